@@ -1,0 +1,184 @@
+"""The domain of DSAR Desk: cases, their verifications and their append-only event chain.
+
+A case's ``status`` is changed only by the functions in ``dsar.transitions``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class CaseType(models.TextChoices):
+    ACCESS = "access", _("Access")
+    PORTABILITY = "portability", _("Portability")
+    RECTIFICATION = "rectification", _("Rectification")
+    ERASURE = "erasure", _("Erasure")
+    RESTRICTION = "restriction", _("Restriction")
+    OBJECTION = "objection", _("Objection")
+
+
+class CaseStatus(models.TextChoices):
+    AWAITING_VERIFICATION = "awaiting_verification", _("Awaiting verification")
+    VERIFIED = "verified", _("Verified")
+    IN_REVIEW = "in_review", _("In review")
+    IN_PROGRESS = "in_progress", _("In progress")
+    AWAITING_MANUAL = "awaiting_manual", _("Awaiting manual work")
+    COMPLETED = "completed", _("Completed")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+
+
+OPEN_STATUSES = frozenset(
+    {
+        CaseStatus.AWAITING_VERIFICATION,
+        CaseStatus.VERIFIED,
+        CaseStatus.IN_REVIEW,
+        CaseStatus.IN_PROGRESS,
+        CaseStatus.AWAITING_MANUAL,
+    }
+)
+
+
+class Regime(models.TextChoices):
+    GDPR = "gdpr", "GDPR"
+
+
+class ObjectionScope(models.TextChoices):
+    DIRECT_MARKETING = "direct_marketing", _("Direct marketing")
+    OTHER = "other", _("Other processing")
+
+
+class ReferenceCounter(models.Model):
+    """The last reference number handed out in a year (``DSAR-2026-000123``)."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+
+class Case(models.Model):
+    """One data-subject request, from the public form to its answer."""
+
+    reference = models.CharField(_("reference"), max_length=32, unique=True)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(_("request type"), max_length=20, choices=CaseType.choices)
+    regime = models.CharField(max_length=10, choices=Regime.choices, default=Regime.GDPR)
+    status = models.CharField(
+        _("status"),
+        max_length=30,
+        choices=CaseStatus.choices,
+        default=CaseStatus.AWAITING_VERIFICATION,
+    )
+    email = models.EmailField(_("email address"), db_index=True)
+    name = models.CharField(_("name"), max_length=200)
+    customer_number = models.CharField(_("customer number"), max_length=64, blank=True)
+    forum_username = models.CharField(_("forum user name"), max_length=64, blank=True)
+    # What the subject told us beyond their identity: the correction they ask for, their
+    # objection's scope and reasons. Keys are fixed by dsar.forms.RequestForm.
+    details = models.JSONField(_("request details"), default=dict, blank=True)
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
+    due_date = models.DateField(_("due date"))
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+    )
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        indexes = [models.Index(fields=["status", "due_date"])]
+        verbose_name = _("case")
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def days_left(self, today: dt.date | None = None) -> int:
+        return (self.due_date - (today or timezone.localdate())).days
+
+
+class Verification(models.Model):
+    """A single-use, expiring email-verification token; only its SHA-256 is stored."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="verifications")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"verification of {self.case_id}"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or delete an Event."""
+
+
+GENESIS_HASH = "0" * 64
+
+
+class Event(models.Model):
+    """One step in a case's audit trail. Append-only; each row carries the hash of the one before.
+
+    Events never hold the subject's personal details (name, email, free text), so that purging
+    a closed case's details leaves the chain intact and verifiable.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveIntegerField()
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["case_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["case", "seq"], name="event_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}#{self.seq} {self.action}"
+
+    def compute_hash(self) -> str:
+        payload: dict[str, Any] = {
+            "case": self.case_id,
+            "seq": self.seq,
+            "actor": self.actor,
+            "action": self.action,
+            "data": self.data,
+            "created_at": self.created_at.isoformat(),
+            "prev": self.prev_hash,
+        }
+        canonical = json.dumps(payload, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("events are append-only")

@@ -1,0 +1,1 @@
+"""Public pages (the subject's side) and the demo outbox."""
