@@ -102,8 +102,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -177,7 +179,7 @@ else:
         else "django.core.mail.backends.smtp.EmailBackend",
     )
     EMAIL_FILE_PATH = str(OUTBOX_DIR)
-ANYMAIL = env.json("ANYMAIL", default={})
+ANYMAIL = env.json("ANYMAIL") if env.str("ANYMAIL", default="") else {}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="privacy@dsar-desk.example.com")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

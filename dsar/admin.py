@@ -44,7 +44,10 @@ class CaseAdmin(admin.ModelAdmin[Case]):
             _("Subject"),
             {"fields": ("name", "email", "customer_number", "forum_username", "language")},
         ),
-        (_("Dates"), {"fields": ("received_at", "verified_at", "due_date", "deadline", "closed_at")}),
+        (
+            _("Dates"),
+            {"fields": ("received_at", "verified_at", "due_date", "deadline", "closed_at")},
+        ),
         (_("Handling"), {"fields": ("assignee",)}),
     )
     # The record of a request is evidence: only the assignee is edited by hand here; states

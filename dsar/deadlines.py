@@ -15,4 +15,5 @@ def due_date_for(received_at: dt.datetime) -> dt.date:
     time zone, because that is where the month is counted.
     """
     received_day = timezone.localdate(received_at)
-    return received_day + relativedelta(months=1)
+    due: dt.date = received_day + relativedelta(months=1)
+    return due

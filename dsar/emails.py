@@ -52,7 +52,8 @@ def send_confirmation_email(case: Case) -> None:
         _send(
             case,
             template="confirmed",
-            subject=gettext("Your request %(reference)s is confirmed") % {"reference": case.reference},
+            subject=gettext("Your request %(reference)s is confirmed")
+            % {"reference": case.reference},
             tag="confirmed",
             context={"link": absolute(reverse("dsar:status", args=[status_key(case)]))},
         )

@@ -17,7 +17,9 @@ def staff_actor(username: str) -> str:
     return f"staff:{username}"
 
 
-def append_event(case: Case, *, actor: str, action: str, data: dict[str, Any] | None = None) -> Event:
+def append_event(
+    case: Case, *, actor: str, action: str, data: dict[str, Any] | None = None
+) -> Event:
     """Append one event to the case's chain.
 
     The caller holds the case row locked (``select_for_update``) inside a transaction, so two

@@ -65,6 +65,9 @@ class ReferenceCounter(models.Model):
     year = models.PositiveIntegerField(primary_key=True)
     last = models.PositiveIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
 
 class Case(models.Model):
     """One data-subject request, from the public form to its answer."""
@@ -162,6 +165,14 @@ class Event(models.Model):
     def __str__(self) -> str:
         return f"{self.case_id}#{self.seq} {self.action}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("events are append-only")
+
     def compute_hash(self) -> str:
         payload: dict[str, Any] = {
             "case": self.case_id,
@@ -172,13 +183,7 @@ class Event(models.Model):
             "created_at": self.created_at.isoformat(),
             "prev": self.prev_hash,
         }
-        canonical = json.dumps(payload, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":"))
+        canonical = json.dumps(
+            payload, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":")
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise AppendOnlyError("events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise AppendOnlyError("events are append-only")

@@ -9,17 +9,17 @@ from . import emails, transitions
 from .models import Case, CaseStatus
 from .tokens import issue_verification
 
-# Sending fails for passing reasons (SMTP or ESP down): retry with backoff, a bounded number of times.
-_EMAIL_RETRY = {
-    "autoretry_for": (OSError,),
-    "retry_backoff": 10,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
+# Sending fails for passing reasons (SMTP or ESP down): retry with backoff, boundedly often.
+email_task = shared_task(
+    autoretry_for=(OSError,),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+)
 
 
-@shared_task(**_EMAIL_RETRY)  # type: ignore[untyped-decorator]
+@email_task
 def send_verification_email_task(case_id: int) -> None:
     """Issue a fresh single-use token and email its link; the raw token exists only here."""
     with transaction.atomic():
@@ -30,11 +30,11 @@ def send_verification_email_task(case_id: int) -> None:
     emails.send_verification_email(case, token=token)
 
 
-@shared_task(**_EMAIL_RETRY)  # type: ignore[untyped-decorator]
+@email_task
 def send_confirmation_email_task(case_id: int) -> None:
     emails.send_confirmation_email(Case.objects.get(pk=case_id))
 
 
-@shared_task  # type: ignore[untyped-decorator]
+@shared_task
 def expire_unverified_cases_task() -> int:
     return transitions.expire_unverified_cases()

@@ -34,9 +34,7 @@ def find_verification(token: str) -> Verification | None:
     if not token or len(token) > 128:
         return None
     token_hash = Verification.hash_token(token)
-    verification = (
-        Verification.objects.select_related("case").filter(token_hash=token_hash).first()
-    )
+    verification = Verification.objects.select_related("case").filter(token_hash=token_hash).first()
     if verification is None or not hmac.compare_digest(verification.token_hash, token_hash):
         return None
     return verification

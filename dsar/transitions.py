@@ -77,7 +77,9 @@ def _move(
         case.closed_at = now or timezone.now()
         fields.append("closed_at")
     case.save(update_fields=fields)
-    append_event(case, actor=actor, action=action, data={"from": previous, "to": to, **(data or {})})
+    append_event(
+        case, actor=actor, action=action, data={"from": previous, "to": to, **(data or {})}
+    )
 
 
 def _next_reference(year: int) -> str:

@@ -49,7 +49,7 @@ class Mailbox:
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self.lock:
@@ -119,9 +119,20 @@ class WorkerProcess:
     def start(self) -> None:
         assert self.log is not None
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
-             "--concurrency=4", "--without-gossip", "--without-mingle", "-n",
-             f"test-{time.monotonic_ns()}@%h"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel=INFO",
+                "--concurrency=4",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"test-{time.monotonic_ns()}@%h",
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=self.log.open("ab"),
@@ -239,6 +250,8 @@ def assert_accessible(page: Any) -> None:
 
     results = Axe().run(
         page,
-        options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}},
+        options={
+            "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}
+        },
     )
     assert results.violations_count == 0, results.generate_report()

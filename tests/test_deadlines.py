@@ -23,7 +23,9 @@ BERLIN = ZoneInfo("Europe/Berlin")
         (dt.date(2026, 2, 28), dt.date(2026, 3, 28)),
     ],
 )
-def test_due_date_is_the_same_day_next_month_or_its_last_day(received: dt.date, due: dt.date) -> None:
+def test_due_date_is_the_same_day_next_month_or_its_last_day(
+    received: dt.date, due: dt.date
+) -> None:
     received_at = dt.datetime(received.year, received.month, received.day, 12, 0, tzinfo=BERLIN)
     assert due_date_for(received_at) == due
 

@@ -79,8 +79,11 @@ def test_the_reply_is_the_same_for_a_known_and_an_unknown_address(
         ({"customer_number": "x" * 65}, "customer_number", "at most 64 characters"),
         ({"request_type": "rectification"}, "rectification_wrong", "which data is wrong"),
         (
-            {"request_type": "rectification", "rectification_wrong": "x",
-             "rectification_correct": "y" * 4001},
+            {
+                "request_type": "rectification",
+                "rectification_wrong": "x",
+                "rectification_correct": "y" * 4001,
+            },
             "rectification_correct",
             "at most 4000 characters",
         ),
@@ -106,7 +109,9 @@ def test_bad_input_is_refused_next_to_its_field_and_nothing_is_saved_or_sent(
     assert mail.outbox == []
 
 
-def test_an_error_is_tied_to_its_field_for_screen_readers(client, django_capture_on_commit_callbacks):
+def test_an_error_is_tied_to_its_field_for_screen_readers(
+    client, django_capture_on_commit_callbacks
+):
     html = submit(client, django_capture_on_commit_callbacks, email="nope").content.decode()
     assert 'aria-describedby="id_email_error id_email_helptext"' in html
     assert 'aria-invalid="true"' in html
@@ -138,7 +143,9 @@ def test_objection_to_direct_marketing_needs_no_reasons(client, django_capture_o
     assert Case.objects.get().details == {"objection_scope": "direct_marketing"}
 
 
-def test_submissions_are_limited_per_email_address(client, settings, django_capture_on_commit_callbacks):
+def test_submissions_are_limited_per_email_address(
+    client, settings, django_capture_on_commit_callbacks
+):
     settings.DSAR = {**settings.DSAR, "RATE_PER_EMAIL": "2/h", "RATE_PER_IP": "100/h"}
     for _ in range(2):
         assert submit(client, django_capture_on_commit_callbacks).status_code == 302
@@ -148,10 +155,14 @@ def test_submissions_are_limited_per_email_address(client, settings, django_capt
     assert Case.objects.count() == 2
     assert len(mail.outbox) == 2
     # another address from the same place is still welcome
-    assert submit(client, django_capture_on_commit_callbacks, email="b@example.org").status_code == 302
+    assert (
+        submit(client, django_capture_on_commit_callbacks, email="b@example.org").status_code == 302
+    )
 
 
-def test_submissions_are_limited_per_ip_address(client, settings, django_capture_on_commit_callbacks):
+def test_submissions_are_limited_per_ip_address(
+    client, settings, django_capture_on_commit_callbacks
+):
     settings.DSAR = {**settings.DSAR, "RATE_PER_EMAIL": "100/h", "RATE_PER_IP": "3/h"}
     for n in range(3):
         submit(client, django_capture_on_commit_callbacks, email=f"p{n}@example.com")

@@ -1,4 +1,4 @@
-"""The case state machine: every allowed change works and writes an event; every other is refused."""
+"""The case state machine: each allowed change works and writes an event; others are refused."""
 
 from __future__ import annotations
 
@@ -42,7 +42,10 @@ def test_every_transition_is_allowed_or_refused_as_the_design_says(start: str, t
 def test_the_design_allows_exactly_these_paths() -> None:
     s = CaseStatus
     assert transitions.ALLOWED[s.AWAITING_VERIFICATION] == {
-        s.VERIFIED, s.EXPIRED, s.REJECTED, s.CANCELLED
+        s.VERIFIED,
+        s.EXPIRED,
+        s.REJECTED,
+        s.CANCELLED,
     }
     assert s.EXPIRED not in transitions.ALLOWED[s.VERIFIED]  # only never-verified cases expire
     for closed in transitions.CLOSED:

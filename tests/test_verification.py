@@ -94,7 +94,9 @@ def test_the_verification_link_shows_a_button_and_only_the_post_confirms(client)
     assert case.reference.encode() in status_page.content
 
 
-def test_a_used_link_says_so_and_offers_a_new_email(client, django_capture_on_commit_callbacks) -> None:
+def test_a_used_link_says_so_and_offers_a_new_email(
+    client, django_capture_on_commit_callbacks
+) -> None:
     case = CaseFactory()
     token = issue_verification(case)
     client.post(reverse("dsar:verify", args=[token]))
@@ -111,7 +113,9 @@ def test_a_used_link_says_so_and_offers_a_new_email(client, django_capture_on_co
     assert reverse("dsar:status", args=[status_key(case)]) in mail.outbox[0].body
 
 
-def test_an_expired_link_sends_a_fresh_working_one(client, django_capture_on_commit_callbacks) -> None:
+def test_an_expired_link_sends_a_fresh_working_one(
+    client, django_capture_on_commit_callbacks
+) -> None:
     case = CaseFactory()
     old = issue_verification(case, now=timezone.now() - dt.timedelta(days=4))
     page = client.get(reverse("dsar:verify", args=[old]))

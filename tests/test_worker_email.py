@@ -17,7 +17,10 @@ def test_the_worker_sends_the_verification_email_after_the_case_is_committed(
 ) -> None:
     with transaction.atomic():
         case = transitions.submit_case(
-            case_type="erasure", email="grace.hopper@example.org", name="Grace Hopper", language="en"
+            case_type="erasure",
+            email="grace.hopper@example.org",
+            name="Grace Hopper",
+            language="en",
         )
     [message] = mailbox.wait_for("grace.hopper@example.org")
     assert case.reference in str(message["Subject"])

@@ -24,6 +24,4 @@ class Command(BaseCommand):
         )
         user.set_password(password)
         user.save()
-        self.stdout.write(
-            self.style.SUCCESS(f"Staff login: {user.get_username()} / {password}")
-        )
+        self.stdout.write(self.style.SUCCESS(f"Staff login: {user.get_username()} / {password}"))
