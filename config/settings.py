@@ -139,7 +139,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # A task not acknowledged within this time (its worker died) is delivered again.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -211,9 +213,19 @@ DSAR = {
     "RATE_PER_IP": env.str("DSAR_RATE_PER_IP", default="20/h"),
     "RATE_PER_EMAIL": env.str("DSAR_RATE_PER_EMAIL", default="5/h"),
     "MAX_TEXT_LENGTH": env.int("DSAR_MAX_TEXT_LENGTH", default=4000),
+    # A system run's claim lasts this long; the run task's hard time limit is shorter, so a
+    # live run is never taken over, and a run whose worker died is taken over after it.
+    "RUN_LEASE_SECONDS": env.int("DSAR_RUN_LEASE_SECONDS", default=420),
+    "RUN_MAX_ATTEMPTS": env.int("DSAR_RUN_MAX_ATTEMPTS", default=6),
+    "RUN_BACKOFF_SECONDS": env.float("DSAR_RUN_BACKOFF_SECONDS", default=5.0),
+    "RUN_BACKOFF_MAX_SECONDS": env.float("DSAR_RUN_BACKOFF_MAX_SECONDS", default=600.0),
     "CONTROLLER_NAME": env.str("DSAR_CONTROLLER_NAME", default="DSAR Desk demo controller"),
     "CONTROLLER_CONTACT": env.str("DSAR_CONTROLLER_CONTACT", default=DEFAULT_FROM_EMAIL),
 }
+# Connectors read their secrets (API tokens, database URLs) from environment variables whose
+# names their DataSystem's settings give; this mapping is the one door to them.
+CONNECTOR_SECRETS = os.environ
+
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
 
 REST_FRAMEWORK = {

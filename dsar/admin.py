@@ -4,14 +4,73 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import Case, Event
+from . import transitions
+from .events import staff_actor
+from .models import (
+    Case,
+    DataSystem,
+    Event,
+    ManualTask,
+    ManualTaskStatus,
+    RunStatus,
+    SystemRun,
+)
+
+
+class SystemRunInline(admin.TabularInline[SystemRun, Case]):
+    model = SystemRun
+    fields = ("system", "action", "status", "attempts", "duration_ms", "outcome", "retry")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("systems")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SystemRun]:
+        return super().get_queryset(request).select_related("system", "manual_task")
+
+    @admin.display(description=_("outcome"))
+    def outcome(self, run: SystemRun) -> str:
+        if run.status == RunStatus.FAILED:
+            return format_html('<strong style="color:#b00020">{}</strong>', run.last_error)
+        if run.status == RunStatus.WAITING_MANUAL and hasattr(run, "manual_task"):
+            return format_html(
+                '<a href="{}">{}</a>',
+                reverse("admin:dsar_manualtask_change", args=[run.manual_task.pk]),
+                _("Manual task for %(team)s") % {"team": run.manual_task.team},
+            )
+        if run.last_error and run.status in (RunStatus.PENDING, RunStatus.RUNNING):
+            return format_html("{}: {}", _("retrying after"), run.last_error)
+        counts = run.summary.get("counts")
+        if counts:
+            return ", ".join(f"{name}: {count}" for name, count in sorted(counts.items()))
+        return str(run.summary.get("summary", ""))
+
+    @admin.display(description="")
+    def retry(self, run: SystemRun) -> str:
+        if run.status != RunStatus.FAILED:
+            return ""
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:dsar_systemrun_retry", args=[run.pk]),
+            _("Retry"),
+        )
 
 
 class EventInline(admin.TabularInline[Event, Case]):
@@ -37,7 +96,7 @@ class CaseAdmin(admin.ModelAdmin[Case]):
     search_fields = ("reference", "email")
     ordering = ("due_date", "id")
     list_select_related = ("assignee",)
-    inlines = (EventInline,)
+    inlines = (SystemRunInline, EventInline)
     fieldsets = (
         (_("Request"), {"fields": ("reference", "type", "regime", "status", "details")}),
         (
@@ -115,3 +174,120 @@ class EventAdmin(admin.ModelAdmin[Event]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(DataSystem)
+class DataSystemAdmin(admin.ModelAdmin[DataSystem]):
+    list_display = ("name", "key", "connector", "enabled", "max_concurrency")
+    list_filter = ("connector", "enabled")
+    search_fields = ("name", "key")
+
+
+@admin.register(SystemRun)
+class SystemRunAdmin(admin.ModelAdmin[SystemRun]):
+    list_display = ("case", "system", "action", "status", "attempts", "last_error", "finished_at")
+    list_filter = ("status", "system", "action")
+    search_fields = ("case__reference",)
+    list_select_related = ("case", "system")
+    actions = ("retry_failed",)
+    readonly_fields = [f.name for f in SystemRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        retry = self.admin_site.admin_view(self.retry_view)
+        return [
+            path("<int:run_id>/retry/", retry, name="dsar_systemrun_retry"),
+            *super().get_urls(),
+        ]
+
+    def retry_view(self, request: HttpRequest, run_id: int) -> HttpResponse:
+        run = get_object_or_404(SystemRun.objects.select_related("case", "system"), pk=run_id)
+        if not self.has_change_permission(request, run):
+            return HttpResponse(status=403)
+        if request.method == "POST":
+            transitions.retry_run(run.pk, actor=staff_actor(request.user.get_username()))
+            self.message_user(
+                request, _("%(system)s is running again.") % {"system": run.system.name}
+            )
+            return HttpResponseRedirect(reverse("admin:dsar_case_change", args=[run.case_id]))
+        context = {
+            **self.admin_site.each_context(request),
+            "run": run,
+            "title": _("Retry %(system)s for %(case)s")
+            % {"system": run.system.name, "case": run.case.reference},
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/dsar/systemrun/retry.html", context)
+
+    @admin.action(description=_("Retry the selected failed runs"))
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[SystemRun]) -> None:
+        actor = staff_actor(request.user.get_username())
+        failed = list(queryset.filter(status=RunStatus.FAILED).values_list("pk", flat=True))
+        for run_id in failed:
+            transitions.retry_run(run_id, actor=actor)
+        self.message_user(request, _("%(count)d runs queued again.") % {"count": len(failed)})
+
+
+class ManualTaskForm(forms.ModelForm[ManualTask]):
+    outcome = forms.CharField(
+        label=_("What did you find or do?"),
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("Saving marks the task done and lets the case move on."),
+    )
+
+    class Meta:
+        model = ManualTask
+        fields = ("outcome",)
+
+
+@admin.register(ManualTask)
+class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
+    form = ManualTaskForm
+    list_display = ("run", "team", "status", "created_at", "completed_at")
+    list_filter = ("status", "team")
+    search_fields = ("run__case__reference",)
+    list_select_related = ("run__case", "run__system")
+    readonly_fields = ("case_link", "system", "action", "team", "instructions", "status")
+    fields = ("case_link", "system", "action", "team", "instructions", "status", "outcome")
+
+    @admin.display(description=_("case"))
+    def case_link(self, task: ManualTask) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:dsar_case_change", args=[task.run.case_id]),
+            task.run.case.reference,
+        )
+
+    @admin.display(description=_("system"))
+    def system(self, task: ManualTask) -> str:
+        return task.run.system.name
+
+    @admin.display(description=_("action"))
+    def action(self, task: ManualTask) -> str:
+        return task.run.action
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ManualTask | None = None) -> Any:
+        if obj is not None and obj.status == ManualTaskStatus.DONE:
+            return (*self.readonly_fields, "outcome")
+        return self.readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ManualTask, form: Any, change: bool) -> None:
+        """Completing goes through the case's transition, never a bare save."""
+        transitions.complete_manual_task(
+            obj.pk,
+            outcome=form.cleaned_data["outcome"],
+            actor=staff_actor(request.user.get_username()),
+            user_id=request.user.pk,
+        )
+        messages.success(request, _("The task is done; the case moves on."))

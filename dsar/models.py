@@ -187,3 +187,97 @@ class Event(models.Model):
             payload, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":")
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class DataSystem(models.Model):
+    """One place that holds personal data, and the connector that drives it.
+
+    ``config`` holds the connector's settings; secrets are never stored here, only the names of
+    the environment variables that hold them (e.g. ``"token_env": "HUBSPOT_TOKEN"``).
+    """
+
+    key = models.SlugField(_("key"), unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    connector = models.CharField(_("connector"), max_length=40)
+    config = models.JSONField(_("connector settings"), default=dict, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    max_concurrency = models.PositiveSmallIntegerField(
+        _("parallel runs at most"),
+        default=4,
+        help_text=_("How many cases may talk to this system at once (its rate limit)."),
+    )
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("data system")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    WAITING_MANUAL = "waiting_manual", _("Waiting for manual work")
+
+
+class SystemRun(models.Model):
+    """One system's part of one case: claimed by one worker at a time, retried, recorded."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="runs")
+    system = models.ForeignKey(DataSystem, on_delete=models.PROTECT, related_name="runs")
+    action = models.CharField(max_length=20)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # A claim lapses at this time, so that a run whose worker died can be taken over.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # What happened, in plain numbers and words (records found, erased, kept and why); never
+    # the records themselves, which live in result_file.
+    summary = models.JSONField(default=dict, blank=True)
+    result_file = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["case_id", "system__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "system", "action"], name="run_unique")
+        ]
+        indexes = [models.Index(fields=["system", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}/{self.system_id} {self.action}"
+
+
+class ManualTaskStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+
+
+class ManualTask(models.Model):
+    """Work a person must do where no API exists; the case waits for it."""
+
+    run = models.OneToOneField(SystemRun, on_delete=models.CASCADE, related_name="manual_task")
+    team = models.CharField(_("team"), max_length=120)
+    instructions = models.TextField(_("instructions"))
+    status = models.CharField(
+        max_length=10, choices=ManualTaskStatus.choices, default=ManualTaskStatus.OPEN
+    )
+    outcome = models.TextField(_("what was found or done"), blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name = _("manual task")
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.run}"

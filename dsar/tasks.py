@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, chord, group, shared_task
+from django.conf import settings
 from django.db import transaction
 
-from . import emails, transitions
+from . import emails, runs, transitions
 from .models import Case, CaseStatus
 from .tokens import issue_verification
 
@@ -38,3 +39,35 @@ def send_confirmation_email_task(case_id: int) -> None:
 @shared_task
 def expire_unverified_cases_task() -> int:
     return transitions.expire_unverified_cases()
+
+
+_LEASE = settings.DSAR["RUN_LEASE_SECONDS"]
+
+
+# The hard time limit ends a run before its claim lapses, so no two workers ever run it at once.
+@shared_task(
+    bind=True,
+    max_retries=None,  # bounded by RUN_MAX_ATTEMPTS, which runs.perform_run counts
+    time_limit=max(_LEASE - 10, 5),
+    soft_time_limit=max(_LEASE - 30, 3),
+)
+def run_system_task(self: Task[[int], None], run_id: int) -> None:
+    """One system's part of a case; retried later when the system or the claim says so."""
+    result = runs.perform_run(run_id)
+    if result.retry_in is not None:
+        raise self.retry(countdown=result.retry_in)
+
+
+@shared_task
+def finish_case_task(case_id: int) -> None:
+    """The chord's closing step; each run also settles the case as it ends, so a lost or
+    early callback cannot leave it stuck."""
+    transitions.settle_case(case_id)
+
+
+def fan_out(case_id: int, run_ids: list[int]) -> None:
+    """Every system at once, then the closing step."""
+    if not run_ids:
+        finish_case_task.delay(case_id)
+        return
+    chord(group(run_system_task.si(run_id) for run_id in run_ids))(finish_case_task.si(case_id))

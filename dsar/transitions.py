@@ -16,7 +16,18 @@ from django.utils import timezone
 from . import tasks
 from .deadlines import due_date_for
 from .events import SUBJECT, SYSTEM, append_event
-from .models import Case, CaseStatus, CaseType, ReferenceCounter, Verification
+from .models import (
+    Case,
+    CaseStatus,
+    CaseType,
+    ManualTask,
+    ManualTaskStatus,
+    ObjectionScope,
+    ReferenceCounter,
+    RunStatus,
+    SystemRun,
+    Verification,
+)
 
 S = CaseStatus
 
@@ -166,7 +177,117 @@ def verify_case(*, token: str, now: dt.datetime | None = None) -> Case:
         _move(case, S.VERIFIED, actor=SUBJECT, action="verified", now=now)
         case_id = case.pk
         transaction.on_commit(lambda: tasks.send_confirmation_email_task.delay(case_id))
+        if needs_review(case):
+            _move(case, S.IN_REVIEW, actor=SYSTEM, action="review_required", now=now)
+        else:
+            _start_processing(case)
     return case
+
+
+def needs_review(case: Case) -> bool:
+    """Staff look at a case before systems are touched where the law asks them to weigh it:
+    every correction (Art. 16), and objections to processing other than direct marketing."""
+    if case.type == CaseType.RECTIFICATION:
+        return True
+    return (
+        case.type == CaseType.OBJECTION
+        and case.details.get("objection_scope") != ObjectionScope.DIRECT_MARKETING
+    )
+
+
+def approve_case(case_id: int, *, actor: str) -> Case:
+    """A reviewed case goes to its systems."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        if case.status != S.IN_REVIEW:
+            raise TransitionNotAllowed(case, S.IN_PROGRESS)
+        append_event(case, actor=actor, action="approved")
+        _start_processing(case)
+    return case
+
+
+def _start_processing(case: Case) -> None:
+    """Create a run per enabled system and, once committed, fan them out in parallel."""
+    from .runs import create_runs
+
+    runs = create_runs(case)
+    _move(
+        case,
+        S.IN_PROGRESS,
+        actor=SYSTEM,
+        action="processing_started",
+        data={"systems": sorted(run.system.key for run in runs)},
+    )
+    case_id = case.pk
+    run_ids = [run.pk for run in runs]
+    transaction.on_commit(lambda: tasks.fan_out(case_id, run_ids))
+
+
+def settle_case(case_id: int) -> Case:
+    """Move a case on once its runs allow: to awaiting_manual while only manual work remains,
+    to completed when every run succeeded. A failed run holds the case open for staff."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        if case.status not in (S.IN_PROGRESS, S.AWAITING_MANUAL):
+            return case
+        statuses = set(case.runs.values_list("status", flat=True))
+        if statuses & {RunStatus.PENDING, RunStatus.RUNNING, RunStatus.FAILED}:
+            return case
+        if RunStatus.WAITING_MANUAL in statuses:
+            if case.status == S.IN_PROGRESS:
+                _move(case, S.AWAITING_MANUAL, actor=SYSTEM, action="waiting_for_manual_work")
+            return case
+        _move(case, S.COMPLETED, actor=SYSTEM, action="completed")
+    return case
+
+
+def complete_manual_task(task_id: int, *, outcome: str, actor: str, user_id: int | None) -> None:
+    """Staff record what they found or did; the run succeeds and the case moves on."""
+    if not outcome.strip():
+        raise ValueError("say what you found or did")
+    now = timezone.now()
+    with transaction.atomic():
+        task = ManualTask.objects.select_related("run__system").get(pk=task_id)
+        case = _lock(task.run.case_id)
+        task = ManualTask.objects.select_for_update().get(pk=task_id)
+        if task.status == ManualTaskStatus.DONE:
+            return
+        task.status = ManualTaskStatus.DONE
+        task.outcome = outcome
+        task.completed_at = now
+        task.completed_by_id = user_id
+        task.save()
+        SystemRun.objects.filter(pk=task.run_id).update(
+            status=RunStatus.SUCCEEDED,
+            finished_at=now,
+            summary={"manual": True, "summary": "completed by staff"},
+        )
+        append_event(
+            case,
+            actor=actor,
+            action="manual_task_completed",
+            data={"system": task.run.system.key, "action": task.run.action},
+        )
+    settle_case(case.pk)
+
+
+def retry_run(run_id: int, *, actor: str) -> None:
+    """Run a failed system again (after its configuration or the system itself was fixed)."""
+    with transaction.atomic():
+        run = SystemRun.objects.select_related("system").get(pk=run_id)
+        case = _lock(run.case_id)
+        updated = SystemRun.objects.filter(pk=run_id, status=RunStatus.FAILED).update(
+            status=RunStatus.PENDING, attempts=0, lease_until=None, finished_at=None
+        )
+        if updated != 1:
+            return
+        append_event(
+            case,
+            actor=actor,
+            action="run_retried",
+            data={"system": run.system.key, "action": run.action},
+        )
+        transaction.on_commit(lambda: tasks.run_system_task.delay(run_id))
 
 
 def expire_case(case_id: int, *, now: dt.datetime | None = None) -> Case:

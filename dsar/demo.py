@@ -1,0 +1,141 @@
+"""The first customer's systems, as DataSystem rows: used by the demo and by the tests.
+
+The URLs of the three HTTP sandboxes and the trial database's URL variable are given by the
+caller; everything else is the customer's configuration, kept as data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import DataSystem
+
+TRIAL_SIGNUP_MAPPING: list[dict[str, Any]] = [
+    {
+        "table": "trial_signups",
+        "identity_column": "email",
+        "restrict_column": "processing_restricted",
+        "columns": {
+            "email": "delete_row",
+            "first_name": "delete_row",
+            "surname": "delete_row",
+            "country": "delete_row",
+            "telephone": "delete_row",
+            "organization": "delete_row",
+            "job_title": "delete_row",
+            "signed_up_at": "delete_row",
+        },
+    }
+]
+
+MANUAL_SYSTEMS: list[dict[str, Any]] = [
+    {
+        "key": "business-cards",
+        "name": "Business cards",
+        "team": "Sales",
+        "instructions": {
+            "export": "Search the business-card box and the sales team's card scans for the "
+            "person; list every card found (name, company, what it shows).",
+            "erase": "Destroy the person's business cards and delete any scans.",
+            "restrict": "Mark the person's cards 'do not contact' and move them to the "
+            "restricted folder.",
+            "rectify": "Correct the person's details on the card scans as approved.",
+            "object": "Remove the person from any mailing based on business cards.",
+        },
+    },
+    {
+        "key": "email-archive",
+        "name": "Email archive",
+        "team": "IT operations",
+        "instructions": {
+            "export": "Search the 10-year email archive for messages from and to the person; "
+            "report how many were found and their date range.",
+            "erase": "Emails are archived for 10 years for tax reasons: do not delete; mark "
+            "the person's messages as restricted and record the archive's deletion date.",
+            "restrict": "Mark the person's archived messages as restricted.",
+            "rectify": "Archived emails are records of what was sent: note the correction.",
+            "object": "Nothing to do: the archive is not used for marketing.",
+        },
+    },
+    {
+        "key": "hr-files",
+        "name": "Job applications and HR files",
+        "team": "Human resources",
+        "instructions": {
+            "export": "Look for an application or personnel file in the person's name; "
+            "list the documents found.",
+            "erase": "Delete application documents older than six months after the decision; "
+            "keep personnel records under their statutory retention.",
+            "restrict": "Mark the person's file as restricted.",
+            "rectify": "Correct the person's file as approved.",
+            "object": "Nothing to do: HR files are not used for marketing.",
+        },
+    },
+]
+
+
+def create_demo_systems(
+    *, hubspot_url: str, mailchimp_url: str, discourse_url: str, manual: bool = True
+) -> list[DataSystem]:
+    """Create or update the customer's systems; running it twice changes nothing more."""
+    automated: list[dict[str, Any]] = [
+        {
+            "key": "hubspot",
+            "name": "HubSpot CRM",
+            "connector": "hubspot",
+            "max_concurrency": 4,
+            "config": {
+                "base_url": hubspot_url,
+                "token_env": "HUBSPOT_TOKEN",
+                "subscription_ids": ["newsletter", "product-updates"],
+            },
+        },
+        {
+            "key": "mailchimp",
+            "name": "Mailchimp newsletter",
+            "connector": "mailchimp",
+            "max_concurrency": 8,
+            "config": {
+                "base_url": mailchimp_url,
+                "api_key_env": "MAILCHIMP_API_KEY",
+                "list_ids": ["newsletter", "webinars"],
+            },
+        },
+        {
+            "key": "discourse",
+            "name": "Developer community forum",
+            "connector": "discourse",
+            "max_concurrency": 2,
+            "config": {
+                "base_url": discourse_url,
+                "api_key_env": "DISCOURSE_API_KEY",
+                "api_username": "system",
+                "erase_mode": "anonymize",
+            },
+        },
+        {
+            "key": "trial-signups",
+            "name": "Free-trial registrations",
+            "connector": "sql",
+            "max_concurrency": 4,
+            "config": {"url_env": "TRIAL_DATABASE_URL", "mapping": TRIAL_SIGNUP_MAPPING},
+        },
+    ]
+    rows = list(automated)
+    if manual:
+        rows += [
+            {
+                "key": spec["key"],
+                "name": spec["name"],
+                "connector": "manual",
+                "max_concurrency": 50,
+                "config": {"team": spec["team"], "instructions": spec["instructions"]},
+            }
+            for spec in MANUAL_SYSTEMS
+        ]
+    systems = []
+    for row in rows:
+        key = row.pop("key")
+        system, _created = DataSystem.objects.update_or_create(key=key, defaults=row)
+        systems.append(system)
+    return systems

@@ -1,0 +1,132 @@
+"""Claiming, bounding and settling system runs, without the network."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from dsar import transitions
+from dsar.models import CaseStatus, ManualTask, RunStatus, SystemRun
+from dsar.runs import claim_run, perform_run
+from dsar.tokens import issue_verification
+from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_run_is_claimed_by_one_worker_at_a_time() -> None:
+    run = SystemRunFactory()
+    assert claim_run(run.pk).claimed
+    second = claim_run(run.pk)
+    assert not second.claimed and not second.done
+    assert 0 < second.retry_in <= 30
+
+
+def test_a_claim_whose_worker_died_lapses_and_is_taken_over(settings) -> None:
+    run = SystemRunFactory()
+    now = timezone.now()
+    assert claim_run(run.pk, now=now).claimed
+    later = now + dt.timedelta(seconds=settings.DSAR["RUN_LEASE_SECONDS"] + 1)
+    assert claim_run(run.pk, now=later).claimed
+    run.refresh_from_db()
+    assert run.attempts == 2
+
+
+def test_a_finished_run_is_never_claimed_again() -> None:
+    run = SystemRunFactory(status=RunStatus.SUCCEEDED)
+    claim = claim_run(run.pk)
+    assert claim.done and not claim.claimed
+
+
+def test_a_system_serves_at_most_its_bound_of_runs_at_once() -> None:
+    system = DataSystemFactory(max_concurrency=2)
+    runs = [SystemRunFactory(system=system) for _ in range(3)]
+    assert claim_run(runs[0].pk).claimed
+    assert claim_run(runs[1].pk).claimed
+    waiting = claim_run(runs[2].pk)
+    assert not waiting.claimed and waiting.retry_in > 0
+    SystemRun.objects.filter(pk=runs[0].pk).update(status=RunStatus.SUCCEEDED)
+    assert claim_run(runs[2].pk).claimed
+
+
+def test_access_is_verified_straight_into_processing_with_a_run_per_enabled_system(
+    django_capture_on_commit_callbacks,
+) -> None:
+    enabled = [DataSystemFactory(), DataSystemFactory()]
+    DataSystemFactory(enabled=False)
+    case = CaseFactory(type="access")
+    token = issue_verification(case)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        transitions.verify_case(token=token)
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_PROGRESS
+    assert {run.system for run in case.runs.all()} == set(enabled)
+    assert {run.action for run in case.runs.all()} == {"export"}
+    assert len(callbacks) == 2  # the confirmation email and the fan-out
+    assert [e.action for e in case.events.order_by("seq")] == ["verified", "processing_started"]
+
+
+@pytest.mark.parametrize(
+    ("case_type", "details"),
+    [("rectification", {}), ("objection", {"objection_scope": "other"})],
+)
+def test_cases_the_law_asks_staff_to_weigh_wait_for_review(case_type, details) -> None:
+    DataSystemFactory()
+    case = CaseFactory(type=case_type, details=details)
+    transitions.verify_case(token=issue_verification(case))
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_REVIEW
+    assert case.runs.count() == 0
+    transitions.approve_case(case.pk, actor="staff:approver")
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_PROGRESS
+    assert case.runs.count() == 1
+
+
+def test_a_manual_system_becomes_a_task_and_the_case_waits_for_it() -> None:
+    system = DataSystemFactory(
+        connector="manual",
+        config={"team": "Sales", "instructions": {"export": "Search the card box."}},
+    )
+    run = SystemRunFactory(system=system)
+    perform_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.WAITING_MANUAL
+    task = ManualTask.objects.get(run=run)
+    assert (task.team, task.instructions) == ("Sales", "Search the card box.")
+    run.case.refresh_from_db()
+    assert run.case.status == CaseStatus.AWAITING_MANUAL
+
+    with pytest.raises(ValueError, match="what you found"):
+        transitions.complete_manual_task(task.pk, outcome="  ", actor="staff:x", user_id=None)
+    transitions.complete_manual_task(
+        task.pk, outcome="Two cards found, listed.", actor="staff:x", user_id=None
+    )
+    run.case.refresh_from_db()
+    assert run.case.status == CaseStatus.COMPLETED
+    actions = [e.action for e in run.case.events.order_by("seq")]
+    assert actions[-3:] == ["waiting_for_manual_work", "manual_task_completed", "completed"]
+
+
+def test_a_failed_run_holds_the_case_open_until_a_retry_succeeds(
+    django_capture_on_commit_callbacks,
+) -> None:
+    system = DataSystemFactory(connector="no-such-connector")
+    run = SystemRunFactory(system=system)
+    perform_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "no-such-connector" in run.last_error
+    run.case.refresh_from_db()
+    assert run.case.status == CaseStatus.IN_PROGRESS
+
+    system.connector = "manual"
+    system.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        transitions.retry_run(run.pk, actor="staff:x")  # eager here: the task runs at once
+    run.refresh_from_db()
+    assert run.status == RunStatus.WAITING_MANUAL
+    assert run.last_error == ""
+    assert "run_retried" in [e.action for e in run.case.events.all()]
