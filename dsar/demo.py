@@ -8,25 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import DataSystem
+from connectors.demo_people import CRM_SUBSCRIPTIONS, NEWSLETTER_LISTS, trial_system_config
 
-TRIAL_SIGNUP_MAPPING: list[dict[str, Any]] = [
-    {
-        "table": "trial_signups",
-        "identity_column": "email",
-        "restrict_column": "processing_restricted",
-        "columns": {
-            "email": "delete_row",
-            "first_name": "delete_row",
-            "surname": "delete_row",
-            "country": "delete_row",
-            "telephone": "delete_row",
-            "organization": "delete_row",
-            "job_title": "delete_row",
-            "signed_up_at": "delete_row",
-        },
-    }
-]
+from .models import DataSystem
 
 MANUAL_SYSTEMS: list[dict[str, Any]] = [
     {
@@ -87,7 +71,7 @@ def create_demo_systems(
             "config": {
                 "base_url": hubspot_url,
                 "token_env": "HUBSPOT_TOKEN",
-                "subscription_ids": ["newsletter", "product-updates"],
+                "subscription_ids": list(CRM_SUBSCRIPTIONS),
             },
         },
         {
@@ -98,7 +82,7 @@ def create_demo_systems(
             "config": {
                 "base_url": mailchimp_url,
                 "api_key_env": "MAILCHIMP_API_KEY",
-                "list_ids": ["newsletter", "webinars"],
+                "list_ids": list(NEWSLETTER_LISTS),
             },
         },
         {
@@ -118,7 +102,7 @@ def create_demo_systems(
             "name": "Free-trial registrations",
             "connector": "sql",
             "max_concurrency": 4,
-            "config": {"url_env": "TRIAL_DATABASE_URL", "mapping": TRIAL_SIGNUP_MAPPING},
+            "config": trial_system_config(url_env="TRIAL_DATABASE_URL"),
         },
     ]
     rows = list(automated)

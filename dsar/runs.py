@@ -223,10 +223,8 @@ def perform_run(run_id: int) -> RunResult:
             team, instructions = _manual_instructions(run)
             _ask_for_manual_work(run, team=team, instructions=instructions)
             return RunResult()
-        if run.action == Action.EXPORT:
-            summary = _export(connector, run)
-        else:
-            summary = _act(connector, run)
+        perform = _export if run.action == Action.EXPORT else _act
+        summary = perform(connector, run)
     except ConnectorError as error:
         return _record_error(run, error)
     except SoftTimeLimitExceeded:

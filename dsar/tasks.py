@@ -48,8 +48,8 @@ _LEASE = settings.DSAR["RUN_LEASE_SECONDS"]
 @shared_task(
     bind=True,
     max_retries=None,  # bounded by RUN_MAX_ATTEMPTS, which runs.perform_run counts
-    time_limit=max(_LEASE - 10, 5),
-    soft_time_limit=max(_LEASE - 30, 3),
+    time_limit=int(_LEASE * 0.8),
+    soft_time_limit=int(_LEASE * 0.7),
 )
 def run_system_task(self: Task[[int], None], run_id: int) -> None:
     """One system's part of a case; retried later when the system or the claim says so."""

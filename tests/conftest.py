@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from config import celery_app
+from tests.support import WorkerProcess, free_port
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls in the tests are still
 # plain synchronous calls made between browser steps.
@@ -31,12 +28,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- SMTP -----------------------------------------------------------------------------------
@@ -110,56 +101,96 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+# --- Sandboxes ------------------------------------------------------------------------------
+
+
 @dataclass
-class WorkerProcess:
-    env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-    log: Path | None = None
+class Sandboxes:
+    """The three HTTP sandboxes and the trial sign-up database, shared by a test session."""
 
-    def start(self) -> None:
-        assert self.log is not None
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--loglevel=INFO",
-                "--concurrency=4",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"test-{time.monotonic_ns()}@%h",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited:\n{self.log.read_text()[-3000:]}")
-            if "ready." in self.log.read_text():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"the Celery worker did not start:\n{self.log.read_text()[-3000:]}")
+    hubspot: Any
+    mailchimp: Any
+    discourse: Any
+    trial_path: Path
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-            self.process.wait(timeout=30)
+    @property
+    def http(self) -> list[Any]:
+        return [self.hubspot, self.mailchimp, self.discourse]
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    @property
+    def trial_url(self) -> str:
+        return f"sqlite:///{self.trial_path}"
+
+    def reset(self) -> None:
+        from connectors.demo_people import create_trial_database
+
+        for sandbox in self.http:
+            sandbox.reset()
+        self.trial_path.unlink(missing_ok=True)
+        create_trial_database(self.trial_url)
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        return {
+            "HUBSPOT_TOKEN": self.hubspot.token,
+            "MAILCHIMP_API_KEY": self.mailchimp.api_key,
+            "DISCOURSE_API_KEY": self.discourse.api_key,
+            "TRIAL_DATABASE_URL": self.trial_url,
+        }
+
+
+@pytest.fixture(scope="session")
+def sandbox_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
+    from connectors.discourse.sandbox import DiscourseSandbox
+    from connectors.hubspot.sandbox import HubSpotSandbox
+    from connectors.mailchimp.sandbox import MailchimpSandbox
+
+    servers = Sandboxes(
+        hubspot=HubSpotSandbox(),
+        mailchimp=MailchimpSandbox(),
+        discourse=DiscourseSandbox(),
+        trial_path=tmp_path_factory.mktemp("trial") / "trial.sqlite3",
+    )
+    for sandbox in servers.http:
+        sandbox.start()
+    yield servers
+    for sandbox in servers.http:
+        sandbox.stop()
+
+
+@pytest.fixture
+def sandboxes(sandbox_servers: Sandboxes) -> Sandboxes:
+    """The sandboxes with their demo data fresh and no faults."""
+    sandbox_servers.reset()
+    return sandbox_servers
+
+
+@pytest.fixture
+def demo_systems(sandboxes: Sandboxes, transactional_db: None) -> dict[str, Any]:
+    from dsar.demo import create_demo_systems
+
+    systems = create_demo_systems(
+        hubspot_url=sandboxes.hubspot.base_url,
+        mailchimp_url=sandboxes.mailchimp.base_url,
+        discourse_url=sandboxes.discourse.base_url,
+    )
+    return {system.key: system for system in systems}
+
+
+@pytest.fixture
+def demo_systems_automated(sandboxes: Sandboxes, transactional_db: None) -> dict[str, Any]:
+    from dsar.demo import create_demo_systems
+
+    systems = create_demo_systems(
+        hubspot_url=sandboxes.hubspot.base_url,
+        mailchimp_url=sandboxes.mailchimp.base_url,
+        discourse_url=sandboxes.discourse.base_url,
+        manual=False,
+    )
+    return {system.key: system for system in systems}
+
+
+# --- The worker -----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -168,18 +199,31 @@ def celery_worker_process(
     django_db_blocker: Any,
     smtp_server: tuple[Mailbox, int],
     live_server: Any,
+    sandbox_servers: Sandboxes,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WorkerProcess]:
-    """A real `celery worker` process on the test Redis and the test database."""
+    """A real `celery worker` process on the test Redis and the test database.
+
+    Its claims and the broker's redelivery are short, so a test can kill it and see the work
+    taken over within seconds; and it backs off for fractions of a second, not minutes.
+    """
     _mailbox, smtp_port = smtp_server
     env = {
         **os.environ,
+        **sandbox_servers.secrets,
         "DATABASE_URL": _database_url(),
         "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
         "SITE_URL": live_server.url,
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        "CELERY_VISIBILITY_TIMEOUT": "8",
+        "DSAR_RUN_LEASE_SECONDS": "30",
+        "DSAR_RUN_BACKOFF_SECONDS": "0.2",
+        "DSAR_RUN_BACKOFF_MAX_SECONDS": "2",
+        "DSAR_RUN_MAX_ATTEMPTS": "10",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
     celery_app.control.purge()
+    sandbox_servers.reset()
     worker = WorkerProcess(env=env, log=tmp_path_factory.mktemp("worker") / "worker.log")
     worker.start()
     yield worker

@@ -43,11 +43,13 @@ def test_a_person_requests_access_confirms_by_email_and_sees_the_case_verified(
     assert_accessible(page)
     page.get_by_role("button", name="Confirm my request").click()
 
-    expect(page.locator("#case-status")).to_have_text("Verified")
+    expect(page.locator("#case-verified")).to_contain_text("Verified on")
     assert_accessible(page)
     case = Case.objects.get(email="ada.lovelace@example.com")
-    assert case.status == CaseStatus.VERIFIED
-    assert [e.action for e in case.events.order_by("seq")] == ["submitted", "verified"]
+    assert case.verified_at is not None
+    assert case.status != CaseStatus.AWAITING_VERIFICATION
+    actions = [e.action for e in case.events.order_by("seq")]
+    assert actions[:3] == ["submitted", "verified", "processing_started"]
     expect(page.get_by_text(case.reference).first).to_be_visible()
 
     # The confirmation email carries the same status page.

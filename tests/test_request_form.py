@@ -26,15 +26,15 @@ def without_csrf_token(html: str) -> str:
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
 
 
-def submit(client: Client, captured, **overrides: str):
+def submit(client: Client, captured, headers: dict[str, str] | None = None, **overrides: str):
     with captured(execute=True):
-        return client.post(reverse("dsar:request"), {**VALID, **overrides})
+        return client.post(reverse("dsar:request"), {**VALID, **overrides}, headers=headers)
 
 
 def test_a_valid_request_is_saved_and_a_verification_email_sent_in_its_language(
     client, django_capture_on_commit_callbacks
 ) -> None:
-    response = submit(client, django_capture_on_commit_callbacks, HTTP_ACCEPT_LANGUAGE="de")
+    response = submit(client, django_capture_on_commit_callbacks, headers={"accept-language": "de"})
     assert response.status_code == 302
     assert response["Location"] == reverse("dsar:submitted")
     case = Case.objects.get()
