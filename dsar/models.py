@@ -251,7 +251,7 @@ class SystemRun(models.Model):
         indexes = [models.Index(fields=["system", "status"])]
 
     def __str__(self) -> str:
-        return f"{self.case_id}/{self.system_id} {self.action}"
+        return f"{self.case.reference}: {self.system.name} ({self.action})"
 
 
 class ManualTaskStatus(models.TextChoices):
@@ -280,4 +280,4 @@ class ManualTask(models.Model):
         verbose_name = _("manual task")
 
     def __str__(self) -> str:
-        return f"{self.team}: {self.run}"
+        return f"{self.run.case.reference}: {self.run.system.name} ({self.team})"

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connectors.base import Action, Connector, ConnectorError, Identity
+from connectors.manual.connector import ManualConnector
 from connectors.registry import get_connector_class
 
 from . import transitions
@@ -188,17 +189,16 @@ def _ask_for_manual_work(run: SystemRun, *, team: str, instructions: str) -> Non
     _finish(run, RunStatus.WAITING_MANUAL, summary={"manual": True})
 
 
-def _manual_instructions(run: SystemRun) -> tuple[str, str]:
-    config = run.system.config
-    team = str(config.get("team") or "Privacy team")
-    per_action = config.get("instructions") or {}
-    text = per_action.get(run.action) if isinstance(per_action, dict) else None
-    if not text:
-        text = (
-            f"Carry out '{run.action}' for case {run.case.reference} in {run.system.name} by "
-            f"hand (the connector cannot), then record what you found or did."
-        )
-    return team, str(text)
+def _manual_work(connector: Connector, run: SystemRun) -> tuple[str, str]:
+    """Who does an action by hand, and how: the manual system's own instructions, or, for an
+    action an automated connector lacks, the privacy team with a general instruction."""
+    if isinstance(connector, ManualConnector):
+        return connector.team, connector.instructions_for(Action(run.action))
+    return (
+        "Privacy team",
+        f"{run.system.name} cannot '{run.action}' through its connector: do it by hand in "
+        f"{run.system.name} for case {run.case.reference}, then record what you found or did.",
+    )
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def perform_run(run_id: int) -> RunResult:
     try:
         connector = connector_for(run.system)
         if Action(run.action) not in connector.supports:
-            team, instructions = _manual_instructions(run)
+            team, instructions = _manual_work(connector, run)
             _ask_for_manual_work(run, team=team, instructions=instructions)
             return RunResult()
         perform = _export if run.action == Action.EXPORT else _act

@@ -1,0 +1,1 @@
+"""Discourse forum: the connector and its local sandbox."""

@@ -1,0 +1,1 @@
+"""HubSpot CRM: the connector and its local sandbox."""

@@ -1,0 +1,1 @@
+"""Mailchimp newsletter: the connector and its local sandbox."""

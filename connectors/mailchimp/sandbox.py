@@ -1,0 +1,371 @@
+"""A local stand-in for the Mailchimp Marketing API 3.0, loaded with the demo people.
+
+It serves under ``/3.0`` like the real API: lists, members by the MD5 hash of the lower-cased
+address, their activity feed, tags, notes and events, updates and permanent deletion. Auth is
+HTTP Basic with any user name and the API key as password (401 otherwise); errors are JSON
+problem documents; more than 10 simultaneous connections get 429 with no rate-limit headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.demo_people import DEMO_PEOPLE, NEWSLETTER_LISTS, DemoPerson, at
+from connectors.sandbox_base import (
+    BadRequest,
+    Request,
+    Response,
+    Route,
+    SandboxConfig,
+    SandboxServer,
+    new_id,
+    route,
+)
+
+API_KEY = "demo0mailchimp0key-us21"
+MERGE_FIELDS = ("FNAME", "LNAME", "PHONE", "COMPANY", "ADDRESS", "BIRTHDAY")
+STATUSES = frozenset({"subscribed", "unsubscribed", "cleaned", "pending", "transactional"})
+TITLES = {
+    400: "Invalid Resource",
+    401: "API Key Invalid",
+    403: "Forbidden",
+    404: "Resource Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+}
+ACTIVITY_TYPES = ("sent", "open", "click", "open", "sent")
+MAX_COUNT = 1000
+
+
+def subscriber_hash(email: str) -> str:
+    # Computed here apart from the connector's, so a wrong hash there fails the tests.
+    return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass
+class Member:
+    person: DemoPerson
+    list_id: str
+    email: str
+    status: str
+    merge_fields: dict[str, str]
+    tags: list[str]
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def hash(self) -> str:
+        return subscriber_hash(self.email)
+
+    def as_json(self) -> dict[str, Any]:
+        signup = at(1).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        return {
+            "id": self.hash,
+            "email_address": self.email,
+            "unique_email_id": self.hash[:10],
+            "contact_id": self.hash[10:20],
+            "full_name": " ".join(
+                self.merge_fields[key] for key in ("FNAME", "LNAME") if self.merge_fields.get(key)
+            ),
+            "web_id": int(self.hash[:6], 16),
+            "email_type": "html",
+            "status": self.status,
+            "merge_fields": dict(self.merge_fields),
+            "interests": {},
+            "stats": {"avg_open_rate": 0.42, "avg_click_rate": 0.07},
+            "ip_signup": "192.0.2.10",
+            "timestamp_signup": signup,
+            "ip_opt": "192.0.2.10",
+            "timestamp_opt": signup,
+            "member_rating": 3,
+            "last_changed": signup,
+            "language": "en",
+            "vip": False,
+            "email_client": "",
+            "location": {"latitude": 0, "longitude": 0, "country_code": "", "timezone": ""},
+            "marketing_permissions": [],
+            "source": "Hosted signup form",
+            "tags_count": len(self.tags),
+            "tags": [{"id": _tag_id(name), "name": name} for name in self.tags],
+            "list_id": self.list_id,
+            "_links": [],
+        }
+
+
+def _tag_id(name: str) -> int:
+    return int(hashlib.sha256(name.encode()).hexdigest()[:6], 16)
+
+
+def _stamp(index: int) -> str:
+    return at(index).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+class MailchimpSandbox(SandboxServer):
+    system = "Mailchimp"
+    path_prefix = "/3.0"
+
+    def __init__(self, *, api_key: str = API_KEY, seed: int = 0, **config: Any) -> None:
+        self.api_key = api_key
+        super().__init__(seed=seed, **config)
+
+    @classmethod
+    def default_config(cls) -> SandboxConfig:
+        return SandboxConfig(max_concurrent=10)
+
+    def load(self) -> None:
+        self.members: dict[str, dict[str, Member]] = {list_id: {} for list_id in NEWSLETTER_LISTS}
+        self.deleted: set[tuple[str, str]] = set()
+        for person in DEMO_PEOPLE:
+            for list_id in person.newsletter_lists:
+                member = Member(
+                    person=person,
+                    list_id=list_id,
+                    email=person.email,
+                    status="subscribed",
+                    merge_fields={
+                        key: value
+                        for key, value in (
+                            ("FNAME", person.first_name),
+                            ("LNAME", person.last_name),
+                            ("PHONE", person.phone),
+                            ("COMPANY", person.company),
+                        )
+                        if value
+                    },
+                    tags=list(person.newsletter_tags),
+                    notes=[
+                        {
+                            "id": 700 + index,
+                            "created_at": _stamp(index * 50),
+                            "created_by": "Newsletter team",
+                            "updated_at": _stamp(index * 50),
+                            "note": f"Asked about the webinar series (note {index + 1}).",
+                        }
+                        for index in range(person.newsletter_notes)
+                    ],
+                )
+                self.members[list_id][member.hash] = member
+
+    def routes(self) -> list[Route]:
+        member = "/lists/{list_id}/members/{subscriber_hash}"
+        return [
+            route("GET", "/lists/{list_id}", self.read_list),
+            route("GET", member, self.read_member),
+            route("PATCH", member, self.update_member),
+            route("GET", f"{member}/activity-feed", self.activity),
+            route("GET", f"{member}/tags", self.tags),
+            route("POST", f"{member}/tags", self.change_tags),
+            route("GET", f"{member}/notes", self.notes),
+            route("GET", f"{member}/events", self.events),
+            route("POST", f"{member}/actions/delete-permanent", self.delete_permanent),
+        ]
+
+    # --- shapes ------------------------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> Response | None:
+        header = request.headers.get("Authorization") or ""
+        scheme, _, encoded = header.partition(" ")
+        try:
+            _user, _, key = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            key = ""
+        if scheme.lower() == "basic" and key == self.api_key:
+            return None
+        return self.error(
+            401,
+            "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+        )
+
+    def error(self, status: int, message: str) -> Response:
+        return Response(
+            status,
+            {
+                "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+                "title": TITLES.get(status, "Internal Server Error"),
+                "status": status,
+                "detail": message,
+                "instance": new_id(),
+            },
+        )
+
+    def too_many(self, wait_s: float | None) -> Response:
+        limit = self.config.max_concurrent or 10
+        return self.error(429, f"You have exceeded the limit of {limit} simultaneous connections.")
+
+    def person_state(self, query: Mapping[str, str]) -> dict[str, Any]:
+        email = query.get("email", "")
+        key = subscriber_hash(email)
+        lists = {
+            list_id: {
+                "status": members[key].status,
+                "tags": list(members[key].tags),
+                "merge_fields": dict(members[key].merge_fields),
+            }
+            for list_id, members in self.members.items()
+            if key in members
+        }
+        deleted = sorted(list_id for list_id, hashed in self.deleted if hashed == key)
+        return {"exists": bool(lists), "lists": lists, "deleted_permanently": deleted}
+
+    def _member(self, request: Request) -> Member | Response:
+        members = self.members.get(request.params["list_id"])
+        member = members.get(request.params["subscriber_hash"]) if members is not None else None
+        if member is None:
+            return self.error(404, "The requested resource could not be found.")
+        return member
+
+    def _page(
+        self,
+        request: Request,
+        member: Member,
+        key: str,
+        total: int,
+        item: Callable[[int], dict[str, Any]],
+    ) -> Response:
+        count = min(max(request.int_arg("count", 10), 1), MAX_COUNT)
+        offset = max(request.int_arg("offset", 0), 0)
+        items = [item(index) for index in range(offset, min(offset + count, total))]
+        return Response(
+            200,
+            {
+                key: items,
+                "email_id": member.hash,
+                "list_id": member.list_id,
+                "total_items": total,
+                "_links": [],
+            },
+        )
+
+    # --- routes ------------------------------------------------------------------------------
+
+    def read_list(self, request: Request) -> Response:
+        list_id = request.params["list_id"]
+        if list_id not in self.members:
+            return self.error(404, "The requested resource could not be found.")
+        return Response(
+            200,
+            {
+                "id": list_id,
+                "web_id": int(hashlib.sha256(list_id.encode()).hexdigest()[:6], 16),
+                "name": NEWSLETTER_LISTS[list_id],
+                "stats": {"member_count": len(self.members[list_id])},
+            },
+        )
+
+    def read_member(self, request: Request) -> Response:
+        member = self._member(request)
+        return member if isinstance(member, Response) else Response(200, member.as_json())
+
+    def update_member(self, request: Request) -> Response:
+        member = self._member(request)
+        if isinstance(member, Response):
+            return member
+        body = request.json_object()
+        status = body.get("status")
+        if status is not None and status not in STATUSES:
+            raise BadRequest("The resource submitted could not be validated: status is invalid")
+        merge_fields = body.get("merge_fields", {})
+        if not isinstance(merge_fields, dict) or not set(merge_fields) <= set(MERGE_FIELDS):
+            raise BadRequest("Your merge fields were invalid.")
+        email = body.get("email_address")
+        if email is not None:
+            if not isinstance(email, str) or "@" not in email:
+                raise BadRequest("Please provide a valid email address.")
+            if subscriber_hash(email) in self.members[member.list_id] and (
+                subscriber_hash(email) != member.hash
+            ):
+                raise BadRequest(f"{email} is already a list member.")
+            del self.members[member.list_id][member.hash]
+            member.email = email
+            self.members[member.list_id][member.hash] = member
+        if status is not None:
+            member.status = status
+        member.merge_fields.update({k: str(v) for k, v in merge_fields.items()})
+        return Response(200, member.as_json())
+
+    def activity(self, request: Request) -> Response:
+        member = self._member(request)
+        if isinstance(member, Response):
+            return member
+
+        def item(index: int) -> dict[str, Any]:
+            campaign = index // len(ACTIVITY_TYPES)
+            return {
+                "activity_type": ACTIVITY_TYPES[index % len(ACTIVITY_TYPES)],
+                "created_at_timestamp": _stamp(member.person.newsletter_activity - index),
+                "campaign_id": f"c{campaign:06d}",
+                "campaign_title": f"Newsletter #{campaign + 1}",
+            }
+
+        return self._page(request, member, "activity", member.person.newsletter_activity, item)
+
+    def tags(self, request: Request) -> Response:
+        member = self._member(request)
+        if isinstance(member, Response):
+            return member
+        names = member.tags
+        return self._page(
+            request,
+            member,
+            "tags",
+            len(names),
+            lambda i: {"id": _tag_id(names[i]), "name": names[i], "date_added": _stamp(i)},
+        )
+
+    def change_tags(self, request: Request) -> Response:
+        member = self._member(request)
+        if isinstance(member, Response):
+            return member
+        tags = request.json_object().get("tags")
+        if not isinstance(tags, list):
+            raise BadRequest("The resource submitted could not be validated: tags is required")
+        for tag in tags:
+            if not isinstance(tag, dict) or tag.get("status") not in ("active", "inactive"):
+                raise BadRequest("Each tag needs a name and a status of active or inactive")
+            name = str(tag.get("name", ""))
+            if tag["status"] == "active" and name not in member.tags:
+                member.tags.append(name)
+            if tag["status"] == "inactive" and name in member.tags:
+                member.tags.remove(name)
+        return Response(204)
+
+    def notes(self, request: Request) -> Response:
+        member = self._member(request)
+        if isinstance(member, Response):
+            return member
+        notes = member.notes
+        return self._page(
+            request,
+            member,
+            "notes",
+            len(notes),
+            lambda i: {**notes[i], "list_id": member.list_id, "email_id": member.hash},
+        )
+
+    def events(self, request: Request) -> Response:
+        member = self._member(request)
+        if isinstance(member, Response):
+            return member
+        return self._page(
+            request,
+            member,
+            "events",
+            member.person.newsletter_events,
+            lambda i: {
+                "name": "webinar_registered",
+                "occurred_at": _stamp(i * 40),
+                "properties": {"webinar": f"Webinar {i + 1}"},
+            },
+        )
+
+    def delete_permanent(self, request: Request) -> Response:
+        member = self._member(request)
+        if isinstance(member, Response):
+            return member
+        del self.members[member.list_id][member.hash]
+        self.deleted.add((member.list_id, member.hash))
+        return Response(204)

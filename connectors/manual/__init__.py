@@ -1,0 +1,1 @@
+"""Systems without an API: every action becomes a manual task."""

@@ -1,0 +1,1 @@
+"""SQL databases (the free-trial sign-ups): the connector."""

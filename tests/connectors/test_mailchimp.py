@@ -1,0 +1,272 @@
+"""The Mailchimp connector against its sandbox, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.base import ConnectorError, Identity
+from connectors.demo_people import ADA, BEN, FIRST_LIST, NEWSLETTER_LISTS, NORA, SECOND_LIST
+from connectors.http import RetryPolicy
+from connectors.mailchimp.connector import MailchimpConnector
+from connectors.mailchimp.sandbox import API_KEY, MailchimpSandbox
+from connectors.sandbox_base import SandboxControl, SandboxServer
+
+from .conftest import Records, api_calls, controlled, others_than, serve
+
+ADA_ID = Identity(email=ADA.email, name=ADA.name)
+NORA_ID = Identity(email=NORA.email)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    yield from serve(MailchimpSandbox(hang_s=5))
+
+
+@pytest.fixture
+def control(sandbox: SandboxServer) -> Iterator[SandboxControl]:
+    yield from controlled(sandbox)
+
+
+def make_connector(
+    sandbox: SandboxServer,
+    retry: RetryPolicy,
+    *,
+    api_key: str = API_KEY,
+    list_ids: list[str] | None = None,
+) -> MailchimpConnector:
+    config: dict[str, Any] = {
+        "base_url": sandbox.base_url,
+        "list_ids": list_ids or list(NEWSLETTER_LISTS),
+    }
+    return MailchimpConnector.from_config(
+        config, secrets={"MAILCHIMP_API_KEY": api_key}, retry=retry
+    )
+
+
+@pytest.fixture
+def mailchimp(
+    sandbox: SandboxServer, control: SandboxControl, retry: RetryPolicy
+) -> MailchimpConnector:
+    return make_connector(sandbox, retry)
+
+
+def test_export_of_ada_holds_her_membership_history_on_both_lists_and_nobody_elses(
+    mailchimp: MailchimpConnector, records: Records
+) -> None:
+    outcome = mailchimp.export(ADA_ID, records)
+
+    assert outcome.found
+    assert outcome.counts == {"member": 2, "activity": 24, "tags": 4, "notes": 4, "events": 4}
+    assert {member["list_id"] for member in records.of("member")} == {FIRST_LIST, SECOND_LIST}
+    assert records.of("member")[0]["merge_fields"]["LNAME"] == "Lovelace"
+    for other in others_than(ADA):
+        assert other not in records.text()
+
+
+def test_export_finds_the_member_whatever_the_case_of_the_address(
+    mailchimp: MailchimpConnector, records: Records
+) -> None:
+    outcome = mailchimp.export(Identity(email="  Ben.Newsletter@Example.ORG "), records)
+
+    assert outcome.counts["member"] == 1
+    assert records.of("member")[0]["email_address"] == BEN.email
+
+
+def test_export_of_a_person_mailchimp_does_not_know_finds_nothing(
+    mailchimp: MailchimpConnector, records: Records
+) -> None:
+    outcome = mailchimp.export(NORA_ID, records)
+
+    assert not outcome.found
+    assert records.items == []
+
+
+def test_export_of_a_long_activity_history_is_read_a_page_at_a_time(
+    mailchimp: MailchimpConnector, records: Records, control: SandboxControl
+) -> None:
+    outcome = mailchimp.export(Identity(email="hana.heavy@example.com"), records)
+
+    assert outcome.counts["activity"] == 5000
+    assert api_calls(control, "/activity-feed") == 5
+
+
+def test_erase_deletes_the_member_permanently_from_every_list(
+    mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    outcome = mailchimp.erase(ADA_ID)
+
+    assert outcome.found
+    assert outcome.changed == [
+        f"list Newsletter ({FIRST_LIST}): member deleted permanently",
+        f"list Product updates ({SECOND_LIST}): member deleted permanently",
+    ]
+    state = control.state(email=ADA.email)
+    assert state["exists"] is False
+    assert state["deleted_permanently"] == sorted([FIRST_LIST, SECOND_LIST])
+
+
+def test_erase_of_unknown_person_succeeds_with_nothing_found(
+    mailchimp: MailchimpConnector,
+) -> None:
+    outcome = mailchimp.erase(NORA_ID)
+
+    assert not outcome.found
+    assert outcome.summary == "nothing found"
+
+
+def test_erasing_twice_deletes_each_membership_once(
+    mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    mailchimp.erase(ADA_ID)
+    second = mailchimp.erase(ADA_ID)
+
+    assert not second.found
+    assert api_calls(control, "/actions/delete-permanent", status=204) == 2
+
+
+def test_restrict_stops_mailings_and_tags_the_member_once(
+    mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    first = mailchimp.restrict(ADA_ID, reason="DSAR-2026-000002")
+    second = mailchimp.restrict(ADA_ID, reason="DSAR-2026-000002")
+
+    assert len(first.changed) == 4
+    assert second.summary == "Already restricted"
+    for membership in control.state(email=ADA.email)["lists"].values():
+        assert membership["status"] == "unsubscribed"
+        assert "processing-restricted" in membership["tags"]
+    writes = [c for c in control.calls() if c["method"] in ("PATCH", "POST")]
+    assert len(writes) == 4
+
+
+def test_rectify_corrects_merge_fields_and_names_the_fields_mailchimp_lacks(
+    mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    changes = {"last_name": "King", "company": "Analytical Engines plc", "country": "UK"}
+
+    outcome = mailchimp.rectify(ADA_ID, changes=changes)
+    again = mailchimp.rectify(ADA_ID, changes=changes)
+
+    assert outcome.changed == [
+        f"list Newsletter ({FIRST_LIST}): COMPANY, LNAME corrected",
+        f"list Product updates ({SECOND_LIST}): COMPANY, LNAME corrected",
+    ]
+    assert outcome.details["not_held"] == ["country"]
+    for membership in control.state(email=ADA.email)["lists"].values():
+        assert membership["merge_fields"]["LNAME"] == "King"
+    assert again.changed == []
+
+
+def test_rectify_of_the_address_moves_the_member_to_the_new_one(
+    mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    outcome = mailchimp.rectify(ADA_ID, changes={"email": "ada.king@example.com"})
+
+    assert outcome.changed == [
+        f"list Newsletter ({FIRST_LIST}): email corrected",
+        f"list Product updates ({SECOND_LIST}): email corrected",
+    ]
+    assert control.state(email="ada.king@example.com")["exists"]
+    assert not control.state(email=ADA.email)["exists"]
+
+
+def test_object_unsubscribes_from_every_list_once(
+    mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    outcome = mailchimp.object(Identity(email=BEN.email))
+    again = mailchimp.object(Identity(email=BEN.email))
+
+    assert outcome.changed == [f"list Newsletter ({FIRST_LIST}): unsubscribed"]
+    assert again.summary == "Already unsubscribed"
+    assert control.state(email=BEN.email)["lists"][FIRST_LIST]["status"] == "unsubscribed"
+    assert [c["method"] for c in control.calls()].count("PATCH") == 1
+
+
+def test_a_configured_list_that_does_not_exist_is_a_final_error(
+    sandbox: SandboxServer, control: SandboxControl, retry: RetryPolicy
+) -> None:
+    connector = make_connector(sandbox, retry, list_ids=[FIRST_LIST, "0000000000"])
+
+    with pytest.raises(ConnectorError) as caught:
+        connector.erase(ADA_ID)
+
+    assert not caught.value.retryable
+    assert str(caught.value) == "Mailchimp has no list 0000000000: check list_ids"
+    assert control.state(email=ADA.email)["exists"]
+
+
+def test_a_rate_limited_call_is_tried_again_and_succeeds(
+    mailchimp: MailchimpConnector, control: SandboxControl, records: Records, sleeps: list[float]
+) -> None:
+    control.configure(fail_next=1, fail_modes=["429"])
+
+    outcome = mailchimp.export(ADA_ID, records)
+
+    assert outcome.found
+    assert [call["status"] for call in control.calls()[:2]] == [429, 200]
+    assert sleeps == [0.5]
+
+
+def test_more_than_ten_simultaneous_connections_get_429_without_rate_limit_headers(
+    sandbox: SandboxServer, control: SandboxControl
+) -> None:
+    control.configure(latency_s=0.3)
+    url = f"{sandbox.base_url}/lists/{FIRST_LIST}"
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        replies = list(pool.map(lambda _: httpx.get(url, auth=("any", API_KEY)), range(12)))
+
+    limited = [reply for reply in replies if reply.status_code == 429]
+    assert len(limited) == 2
+    assert limited[0].json()["title"] == "Too Many Requests"
+    assert not any(name.lower().startswith("x-ratelimit") for name in limited[0].headers)
+
+
+def test_an_unknown_member_is_a_404_problem_document(sandbox: SandboxServer) -> None:
+    reply = httpx.get(
+        f"{sandbox.base_url}/lists/{FIRST_LIST}/members/{'0' * 32}", auth=("any", API_KEY)
+    )
+
+    assert reply.status_code == 404
+    assert set(reply.json()) == {"type", "title", "status", "detail", "instance"}
+
+
+def test_a_wrong_api_key_is_a_final_error_naming_mailchimp_and_the_variable(
+    sandbox: SandboxServer, control: SandboxControl, retry: RetryPolicy
+) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        make_connector(sandbox, retry, api_key="revoked-us21").erase(ADA_ID)
+
+    assert not caught.value.retryable
+    assert str(caught.value).startswith("Mailchimp rejected the credentials (HTTP 401)")
+    assert str(caught.value).endswith("check the API key in MAILCHIMP_API_KEY")
+    assert len(control.calls()) == 1
+
+
+@pytest.mark.parametrize("mode", ["truncated", "shape"])
+def test_a_malformed_reply_is_a_final_error_naming_mailchimp(
+    mailchimp: MailchimpConnector, control: SandboxControl, records: Records, mode: str
+) -> None:
+    control.configure(malformed_rate=1.0, malformed_modes=[mode])
+
+    with pytest.raises(ConnectorError) as caught:
+        mailchimp.export(ADA_ID, records)
+
+    assert not caught.value.retryable
+    assert str(caught.value).startswith("Mailchimp sent a malformed reply to the list read")
+
+
+def test_settings_say_which_setting_or_secret_is_missing() -> None:
+    with pytest.raises(ConnectorError, match="set environment variable MAILCHIMP_API_KEY"):
+        MailchimpConnector.from_config(
+            {"base_url": "https://us21.api.mailchimp.com/3.0"}, secrets={}
+        )
+    with pytest.raises(ConnectorError, match="Mailchimp setting 'list_ids' is missing"):
+        MailchimpConnector.from_config(
+            {"base_url": "https://us21.api.mailchimp.com/3.0"}, secrets={"MAILCHIMP_API_KEY": "k"}
+        )
