@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Task, chord, group, shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from . import emails, runs, transitions
 from .models import Case, CaseStatus
@@ -47,6 +47,10 @@ _LEASE = settings.DSAR["RUN_LEASE_SECONDS"]
 # The hard time limit ends a run before its claim lapses, so no two workers ever run it at once.
 @shared_task(
     bind=True,
+    # The database itself can hiccup (a failover, a lock timeout): try again shortly.
+    autoretry_for=(OperationalError,),
+    retry_backoff=1,
+    retry_jitter=True,
     max_retries=None,  # bounded by RUN_MAX_ATTEMPTS, which runs.perform_run counts
     time_limit=int(_LEASE * 0.8),
     soft_time_limit=int(_LEASE * 0.7),

@@ -164,10 +164,10 @@ def verify_case(*, token: str, now: dt.datetime | None = None) -> Case:
             raise VerificationFailed(VerificationFailed.INVALID)
         case = _lock(found.case_id)
         verification = Verification.objects.select_for_update().get(pk=found.pk)
-        if case.status in CLOSED:
-            raise VerificationFailed(VerificationFailed.CLOSED, case)
-        if verification.used_at is not None or case.status != S.AWAITING_VERIFICATION:
+        if verification.used_at is not None or case.verified_at is not None:
             raise VerificationFailed(VerificationFailed.USED, case)
+        if case.status != S.AWAITING_VERIFICATION:
+            raise VerificationFailed(VerificationFailed.CLOSED, case)
         if verification.expires_at <= now:
             raise VerificationFailed(VerificationFailed.EXPIRED, case)
         verification.used_at = now

@@ -52,6 +52,8 @@ def exported_records(case: Case, system_key: str) -> list[dict[str, Any]]:
 def test_access_for_a_person_known_everywhere_gathers_every_system_and_waits_for_staff(
     celery_worker, demo_systems, sandboxes: Sandboxes, client
 ) -> None:
+    for sandbox in sandboxes.http:
+        sandbox.configure(latency_s=0.3)
     case = submit_and_verify(ADA)
     case = wait_for_status(case, CaseStatus.AWAITING_MANUAL)
 
@@ -66,9 +68,10 @@ def test_access_for_a_person_known_everywhere_gathers_every_system_and_waits_for
         # Nothing about the other people in the same systems.
         assert "grace.hopper" not in text and "charles.babbage" not in text
     assert runs["discourse"].summary["counts"]["posts"] == ADA.forum_posts
-    # The systems ran side by side: their time spans overlap.
-    latest_start = max(runs[key].started_at for key in AUTOMATED)
-    earliest_end = min(runs[key].finished_at for key in AUTOMATED)
+    # The slow systems ran side by side: their time spans overlap.
+    remote = ("hubspot", "mailchimp", "discourse")
+    latest_start = max(runs[key].started_at for key in remote)
+    earliest_end = min(runs[key].finished_at for key in remote)
     assert latest_start < earliest_end
 
     # Staff do the manual work in the admin; the case then completes.

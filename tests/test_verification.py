@@ -32,12 +32,12 @@ def test_a_token_confirms_the_case_once() -> None:
     case = CaseFactory()
     token = issue_verification(case)
     verified = transitions.verify_case(token=token)
-    assert verified.status == CaseStatus.VERIFIED
+    assert verified.status == CaseStatus.IN_PROGRESS  # an access request goes to its systems
     assert verified.verified_at is not None
     with pytest.raises(transitions.VerificationFailed) as failure:
         transitions.verify_case(token=token)
     assert failure.value.reason == "used"
-    assert [e.action for e in verified.events.all()] == ["verified"]
+    assert [e.action for e in verified.events.all()] == ["verified", "processing_started"]
 
 
 def test_an_expired_token_is_refused_and_the_case_waits() -> None:
@@ -128,7 +128,8 @@ def test_an_expired_link_sends_a_fresh_working_one(
     link = first_link(mail.outbox[0].body, "/verify/")
     client.post(urlparse(link).path)
     case.refresh_from_db()
-    assert case.status == CaseStatus.VERIFIED
+    assert case.verified_at is not None
+    assert case.status == CaseStatus.IN_PROGRESS
 
 
 def test_a_forged_status_key_finds_nothing(client) -> None:

@@ -77,14 +77,10 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
     verification = find_verification(token)
     if verification is None:
         reason = transitions.VerificationFailed.INVALID
-    elif verification.case.status != CaseStatus.AWAITING_VERIFICATION:
-        reason = (
-            transitions.VerificationFailed.CLOSED
-            if verification.case.status in transitions.CLOSED
-            else transitions.VerificationFailed.USED
-        )
-    elif verification.used_at is not None:
+    elif verification.used_at is not None or verification.case.verified_at is not None:
         reason = transitions.VerificationFailed.USED
+    elif verification.case.status != CaseStatus.AWAITING_VERIFICATION:
+        reason = transitions.VerificationFailed.CLOSED
     elif verification.expires_at <= timezone.now():
         reason = transitions.VerificationFailed.EXPIRED
     else:
@@ -108,7 +104,8 @@ def resend(request: HttpRequest, token: str) -> HttpResponse:
     case = verification.case
     if case.status == CaseStatus.AWAITING_VERIFICATION:
         transitions.resend_verification(case.pk)
-    elif case.is_open:
+    elif case.verified_at is not None:
+        # A confirmed request, open or answered: send its status page's link again.
         tasks.send_confirmation_email_task.delay(case.pk)
     else:
         return render(request, "dsar/verify_failed.html", {"reason": "closed"}, status=410)
