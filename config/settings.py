@@ -222,6 +222,9 @@ DSAR = {
     # A system run's claim lasts this long; the run task's hard time limit is shorter, so a
     # live run is never taken over, and a run whose worker died is taken over after it.
     "RUN_LEASE_SECONDS": env.int("DSAR_RUN_LEASE_SECONDS", default=420),
+    # Request types that staff review before any system is touched (corrections and
+    # objections to other processing are always reviewed).
+    "REVIEW_TYPES": env.list("DSAR_REVIEW_TYPES", default=[]),
     "RUN_MAX_ATTEMPTS": env.int("DSAR_RUN_MAX_ATTEMPTS", default=6),
     "RUN_BACKOFF_SECONDS": env.float("DSAR_RUN_BACKOFF_SECONDS", default=5.0),
     "RUN_BACKOFF_MAX_SECONDS": env.float("DSAR_RUN_BACKOFF_MAX_SECONDS", default=600.0),

@@ -16,16 +16,45 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import transitions
+from .admin_actions import ACTIONS, ACTIONS_BY_KEY
 from .events import staff_actor
 from .models import (
     Case,
+    CaseStatus,
+    Controller,
     DataSystem,
     Event,
     ManualTask,
     ManualTaskStatus,
+    ProcessingActivity,
+    RectificationChange,
     RunStatus,
+    SuppressionEntry,
     SystemRun,
 )
+
+
+class RectificationChangeInline(admin.TabularInline[RectificationChange, Case]):
+    """Staff read the correction the person asked for, field by field, and decide on each."""
+
+    model = RectificationChange
+    fields = ("field", "proposed_value", "decision", "final_value", "reason")
+    extra = 1
+    verbose_name_plural = _("fields to correct (decide on each before approving)")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return (
+            obj is not None and obj.type == "rectification" and obj.status == CaseStatus.IN_REVIEW
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and obj.type == "rectification"
 
 
 class SystemRunInline(admin.TabularInline[SystemRun, Case]):
@@ -96,7 +125,50 @@ class CaseAdmin(admin.ModelAdmin[Case]):
     search_fields = ("reference", "email")
     ordering = ("due_date", "id")
     list_select_related = ("assignee",)
-    inlines = (SystemRunInline, EventInline)
+    inlines = (RectificationChangeInline, SystemRunInline, EventInline)
+    change_form_template = "admin/dsar/case/change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        action = self.admin_site.admin_view(self.action_view)
+        return [
+            path("<int:case_id>/action/<slug:key>/", action, name="dsar_case_action"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        case = self.get_object(request, object_id)
+        actions = [a for a in ACTIONS if case is not None and a.applies(case)]
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "case_actions": actions}
+        )
+
+    def action_view(self, request: HttpRequest, case_id: int, key: str) -> HttpResponse:
+        case = get_object_or_404(Case, pk=case_id)
+        action = ACTIONS_BY_KEY.get(key)
+        if action is None or not action.applies(case):
+            return HttpResponse(status=404)
+        if not self.has_change_permission(request, case):
+            return HttpResponse(status=403)
+        form = action.form(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                action.run(case, form.cleaned_data, staff_actor(request.user.get_username()))
+            except (transitions.ReviewIncomplete, transitions.TransitionNotAllowed) as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(request, _("%(action)s: done.") % {"action": action.label})
+                return HttpResponseRedirect(reverse("admin:dsar_case_change", args=[case.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "case": case,
+            "form": form,
+            "title": f"{case.reference}: {action.label}",
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/dsar/case/action.html", context)
+
     fieldsets = (
         (_("Request"), {"fields": ("reference", "type", "regime", "status", "details")}),
         (
@@ -242,7 +314,7 @@ class ManualTaskForm(forms.ModelForm[ManualTask]):
 
     class Meta:
         model = ManualTask
-        fields = ("outcome",)
+        fields = ("outcome", "data_found")
 
 
 @admin.register(ManualTask)
@@ -253,7 +325,16 @@ class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
     search_fields = ("run__case__reference",)
     list_select_related = ("run__case", "run__system")
     readonly_fields = ("case_link", "system", "action", "team", "instructions", "status")
-    fields = ("case_link", "system", "action", "team", "instructions", "status", "outcome")
+    fields = (
+        "case_link",
+        "system",
+        "action",
+        "team",
+        "instructions",
+        "status",
+        "outcome",
+        "data_found",
+    )
 
     @admin.display(description=_("case"))
     def case_link(self, task: ManualTask) -> str:
@@ -273,7 +354,7 @@ class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
 
     def get_readonly_fields(self, request: HttpRequest, obj: ManualTask | None = None) -> Any:
         if obj is not None and obj.status == ManualTaskStatus.DONE:
-            return (*self.readonly_fields, "outcome")
+            return (*self.readonly_fields, "outcome", "data_found")
         return self.readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -289,5 +370,34 @@ class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
             outcome=form.cleaned_data["outcome"],
             actor=staff_actor(request.user.get_username()),
             user_id=request.user.pk,
+            data_found=form.cleaned_data["data_found"],
         )
         messages.success(request, _("The task is done; the case moves on."))
+
+
+@admin.register(ProcessingActivity)
+class ProcessingActivityAdmin(admin.ModelAdmin[ProcessingActivity]):
+    list_display = ("name", "legal_basis", "retention", "retention_years")
+    list_filter = ("legal_basis",)
+    search_fields = ("name", "purposes", "data_categories")
+    filter_horizontal = ("systems",)
+
+
+@admin.register(Controller)
+class ControllerAdmin(admin.ModelAdmin[Controller]):
+    list_display = ("name", "contact_email", "dpo_name")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not Controller.objects.exists()
+
+
+@admin.register(SuppressionEntry)
+class SuppressionEntryAdmin(admin.ModelAdmin[SuppressionEntry]):
+    list_display = ("reference", "created_at")
+    search_fields = ("reference",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.demo_people import CRM_SUBSCRIPTIONS, NEWSLETTER_LISTS, trial_system_config
+from connectors.demo_people import (
+    CRM_SUBSCRIPTIONS,
+    NEWSLETTER_LISTS,
+    TRIAL_TABLE,
+    trial_system_config,
+)
 
 from .models import DataSystem
 
@@ -38,7 +43,19 @@ MANUAL_SYSTEMS: list[dict[str, Any]] = [
             "the person's messages as restricted and record the archive's deletion date.",
             "restrict": "Mark the person's archived messages as restricted.",
             "rectify": "Archived emails are records of what was sent: note the correction.",
-            "object": "Nothing to do: the archive is not used for marketing.",
+        },
+    },
+    {
+        "key": "accounting",
+        "name": "Accounting and invoices",
+        "team": "Finance",
+        "instructions": {
+            "export": "Search the ERP and the invoice archive for the person (customer or "
+            "supplier records, invoices, contracts); list what was found.",
+            "erase": "Invoices, contracts and business letters are kept for 10 years for tax "
+            "and commercial law: do not delete them; mark the person's records as restricted.",
+            "restrict": "Mark the person's customer or supplier record as restricted.",
+            "rectify": "Correct the person's customer or supplier record as approved.",
         },
     },
     {
@@ -52,7 +69,6 @@ MANUAL_SYSTEMS: list[dict[str, Any]] = [
             "keep personnel records under their statutory retention.",
             "restrict": "Mark the person's file as restricted.",
             "rectify": "Correct the person's file as approved.",
-            "object": "Nothing to do: HR files are not used for marketing.",
         },
     },
 ]
@@ -73,6 +89,7 @@ def create_demo_systems(
                 "token_env": "HUBSPOT_TOKEN",
                 "subscription_ids": list(CRM_SUBSCRIPTIONS),
             },
+            "portable_categories": ["contact"],
         },
         {
             "key": "mailchimp",
@@ -84,6 +101,7 @@ def create_demo_systems(
                 "api_key_env": "MAILCHIMP_API_KEY",
                 "list_ids": list(NEWSLETTER_LISTS),
             },
+            "portable_categories": ["member"],
         },
         {
             "key": "discourse",
@@ -96,6 +114,7 @@ def create_demo_systems(
                 "api_username": "system",
                 "erase_mode": "anonymize",
             },
+            "portable_categories": ["profile", "posts"],
         },
         {
             "key": "trial-signups",
@@ -103,6 +122,7 @@ def create_demo_systems(
             "connector": "sql",
             "max_concurrency": 4,
             "config": trial_system_config(url_env="TRIAL_DATABASE_URL"),
+            "portable_categories": [TRIAL_TABLE],
         },
     ]
     rows = list(automated)

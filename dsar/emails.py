@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 
-from .models import Case
+from .models import Case, Controller, SystemRun
 from .tokens import status_key
 
 
@@ -55,5 +55,81 @@ def send_confirmation_email(case: Case) -> None:
             subject=gettext("Your request %(reference)s is confirmed")
             % {"reference": case.reference},
             tag="confirmed",
-            context={"link": absolute(reverse("dsar:status", args=[status_key(case)]))},
+            context={"link": _status_link(case)},
         )
+
+
+def _status_link(case: Case) -> str:
+    return absolute(reverse("dsar:status", args=[status_key(case)]))
+
+
+def _supervisory_authority() -> str:
+    controller = Controller.current()
+    return controller.supervisory_authority if controller else ""
+
+
+def send_rejection_email(case: Case) -> None:
+    """Art. 12(4): the reasons, the right to complain and to seek a judicial remedy."""
+    with translation.override(case.language):
+        _send(
+            case,
+            template="rejected",
+            subject=gettext("Your request %(reference)s") % {"reference": case.reference},
+            tag="rejected",
+            context={
+                "grounds": case.details.get("decision_grounds", ""),
+                "authority": _supervisory_authority(),
+                "link": _status_link(case),
+            },
+        )
+
+
+def send_information_request(case: Case) -> None:
+    """Art. 12(6): ask only for what is needed to confirm the person's identity."""
+    with translation.override(case.language):
+        _send(
+            case,
+            template="information_request",
+            subject=gettext("We need one more detail for your request %(reference)s")
+            % {"reference": case.reference},
+            tag="information-request",
+            context={
+                "what": case.details.get("information_requested", ""),
+                "link": _status_link(case),
+            },
+        )
+
+
+def send_restriction_lift_notice(case: Case) -> None:
+    """Art. 18(3): the person hears of the lifting before it happens."""
+    with translation.override(case.language):
+        _send(
+            case,
+            template="restriction_lift",
+            subject=gettext("We will lift the restriction of your data (%(reference)s)")
+            % {"reference": case.reference},
+            tag="restriction-lift",
+            context={
+                "lift_on": case.details.get("restriction_lift_on", ""),
+                "reason": case.details.get("restriction_lift_reason", ""),
+            },
+        )
+
+
+def send_recipient_notice(run: SystemRun, *, address: str) -> None:
+    """Art. 19 GDPR: a recipient of the person's data is told what we changed, so that it can
+    do the same. The person's address is the one identifier the recipient needs."""
+    context = {
+        "run": run,
+        "case": run.case,
+        "controller": settings.DSAR["CONTROLLER_NAME"],
+        "changes": run.summary.get("changed", []),
+    }
+    message = AnymailMessage(
+        subject=f"Data-subject request {run.case.reference}: {run.action} ({run.system.name})",
+        body=render_to_string("emails/recipient_notice.txt", context),
+        to=[address],
+        tags=["art19"],
+        metadata={"case": run.case.reference},
+    )
+    message.send()

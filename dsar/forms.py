@@ -73,7 +73,28 @@ def _text_area(max_length: int, **kwargs: Any) -> CleanCharField:
     )
 
 
-class RequestForm(forms.Form):
+class AccessibleForm(forms.Form):
+    """A form whose errors screen readers announce with their fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def full_clean(self) -> None:
+        """Tie each error to its field for assistive technology (aria-describedby)."""
+        super().full_clean()
+        for name in self.errors:
+            if name not in self.fields:
+                continue
+            widget = self.fields[name].widget
+            described = [f"id_{name}_error"]
+            if self.fields[name].help_text:
+                described.append(f"id_{name}_helptext")
+            widget.attrs["aria-describedby"] = " ".join(described)
+            widget.attrs["aria-invalid"] = "true"
+
+
+class RequestForm(AccessibleForm):
     request_type = forms.ChoiceField(
         label=_("What would you like us to do?"),
         choices=[(value, TYPE_LABELS[value]) for value in CaseType],
@@ -131,7 +152,6 @@ class RequestForm(forms.Form):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
             if isinstance(field, forms.CharField) and field.max_length:
@@ -195,15 +215,12 @@ class RequestForm(forms.Form):
             for widget in self["objection_scope"]
         ]
 
-    def full_clean(self) -> None:
-        """Tie each error to its field for assistive technology (aria-describedby)."""
-        super().full_clean()
-        for name in self.errors:
-            if name not in self.fields:
-                continue
-            widget = self.fields[name].widget
-            described = [f"id_{name}_error"]
-            if self.fields[name].help_text:
-                described.append(f"id_{name}_helptext")
-            widget.attrs["aria-describedby"] = " ".join(described)
-            widget.attrs["aria-invalid"] = "true"
+
+class InformationForm(AccessibleForm):
+    """The person's answer when staff asked for more information (Art. 12(6))."""
+
+    answer = _text_area(
+        settings.DSAR["MAX_TEXT_LENGTH"],
+        label=_("Your answer"),
+        error_messages={"required": _("Please write your answer.")},
+    )

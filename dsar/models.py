@@ -31,6 +31,7 @@ class CaseStatus(models.TextChoices):
     AWAITING_VERIFICATION = "awaiting_verification", _("Awaiting verification")
     VERIFIED = "verified", _("Verified")
     IN_REVIEW = "in_review", _("In review")
+    AWAITING_INFORMATION = "awaiting_information", _("Waiting for information from you")
     IN_PROGRESS = "in_progress", _("In progress")
     AWAITING_MANUAL = "awaiting_manual", _("Awaiting manual work")
     COMPLETED = "completed", _("Completed")
@@ -44,6 +45,7 @@ OPEN_STATUSES = frozenset(
         CaseStatus.AWAITING_VERIFICATION,
         CaseStatus.VERIFIED,
         CaseStatus.IN_REVIEW,
+        CaseStatus.AWAITING_INFORMATION,
         CaseStatus.IN_PROGRESS,
         CaseStatus.AWAITING_MANUAL,
     }
@@ -207,6 +209,20 @@ class DataSystem(models.Model):
         help_text=_("How many cases may talk to this system at once (its rate limit)."),
     )
     description = models.TextField(_("description"), blank=True)
+    recipient_emails = models.TextField(
+        _("recipients to notify"),
+        blank=True,
+        help_text=_(
+            "One address a line: who receives data from this system and must be told of a "
+            "rectification, erasure or restriction (Art. 19 GDPR)."
+        ),
+    )
+    portable_categories = models.JSONField(
+        _("categories the person provided"),
+        default=list,
+        blank=True,
+        help_text=_("Export categories holding data the person gave us (for portability)."),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -269,6 +285,11 @@ class ManualTask(models.Model):
         max_length=10, choices=ManualTaskStatus.choices, default=ManualTaskStatus.OPEN
     )
     outcome = models.TextField(_("what was found or done"), blank=True)
+    data_found = models.BooleanField(
+        _("personal data of the person was found"),
+        default=False,
+        help_text=_("Tick when the system holds data about the person (for the access answer)."),
+    )
     completed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
@@ -281,3 +302,166 @@ class ManualTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run.case.reference}: {self.run.system.name} ({self.team})"
+
+
+class LegalBasis(models.TextChoices):
+    CONSENT = "consent", _("Consent (Art. 6(1)(a))")
+    CONTRACT = "contract", _("Contract (Art. 6(1)(b))")
+    LEGAL_OBLIGATION = "legal_obligation", _("Legal obligation (Art. 6(1)(c))")
+    VITAL_INTERESTS = "vital_interests", _("Vital interests (Art. 6(1)(d))")
+    PUBLIC_TASK = "public_task", _("Public task (Art. 6(1)(e))")
+    LEGITIMATE_INTERESTS = "legitimate_interests", _("Legitimate interests (Art. 6(1)(f))")
+
+
+class RetentionStart(models.TextChoices):
+    """From when a statutory retention period runs (German HGB/AO: end of the calendar year)."""
+
+    END_OF_YEAR = "end_of_year", _("end of the calendar year of the request")
+    REQUEST = "request", _("the date of the request")
+
+
+class ProcessingActivity(models.Model):
+    """One entry of the register of processing activities (Art. 30), as the privacy policy
+    describes it; the Art. 15 information of an access answer is drawn from here."""
+
+    key = models.SlugField(_("key"), unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    purposes = models.TextField(_("purposes"))
+    legal_basis = models.CharField(_("legal basis"), max_length=30, choices=LegalBasis.choices)
+    legal_basis_detail = models.TextField(_("legal basis in detail"), blank=True)
+    data_categories = models.TextField(_("categories of personal data"))
+    recipients = models.TextField(_("recipients"), blank=True)
+    third_country_transfers = models.TextField(_("transfers to third countries"), blank=True)
+    transfer_safeguards = models.TextField(_("safeguards for those transfers"), blank=True)
+    retention = models.TextField(_("retention period or criteria"))
+    source = models.TextField(_("source of the data"), blank=True)
+    automated_decision_making = models.TextField(
+        _("automated decision-making"), default="No automated decision-making or profiling."
+    )
+    # Where a statute requires keeping the data, erasure restricts it instead until the
+    # obligation ends: ``retention_years`` after ``retention_start``.
+    retention_obligation = models.TextField(_("statutory obligation to keep the data"), blank=True)
+    retention_years = models.PositiveSmallIntegerField(
+        _("years the obligation lasts"), null=True, blank=True
+    )
+    retention_start = models.CharField(
+        _("the years count from"),
+        max_length=20,
+        choices=RetentionStart.choices,
+        default=RetentionStart.END_OF_YEAR,
+    )
+    systems = models.ManyToManyField(
+        DataSystem, related_name="activities", blank=True, verbose_name=_("systems")
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("processing activity")
+        verbose_name_plural = _("register of processing activities")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def obligation_ends(self, on: dt.date) -> dt.date | None:
+        """The day the statutory obligation to keep data ends, for a request on ``on``."""
+        if not self.retention_obligation or not self.retention_years:
+            return None
+        start = (
+            dt.date(on.year, 12, 31) if self.retention_start == RetentionStart.END_OF_YEAR else on
+        )
+        try:
+            return start.replace(year=start.year + self.retention_years)
+        except ValueError:  # 29 February into a common year
+            return start.replace(year=start.year + self.retention_years, day=28)
+
+
+class Controller(models.Model):
+    """Who answers the requests: one editable record, used by every letter."""
+
+    name = models.CharField(_("name"), max_length=200)
+    address = models.TextField(_("address"))
+    contact_email = models.EmailField(_("privacy contact address"))
+    dpo_name = models.CharField(_("data-protection officer"), max_length=200)
+    dpo_contact = models.TextField(_("data-protection officer's contact"))
+    supervisory_authority = models.TextField(_("supervisory authority (name and address)"))
+    supervisory_authority_url = models.URLField(_("supervisory authority's website"), blank=True)
+
+    class Meta:
+        verbose_name = _("controller")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def current(cls) -> Controller | None:
+        return cls.objects.order_by("pk").first()
+
+
+class RectificationField(models.TextChoices):
+    """The fields a correction can name; each connector maps them to its own."""
+
+    EMAIL = "email", _("Email address")
+    FIRST_NAME = "first_name", _("First name")
+    LAST_NAME = "last_name", _("Last name")
+    PHONE = "phone", _("Telephone number")
+    COMPANY = "company", _("Organisation")
+    JOB_TITLE = "job_title", _("Job title")
+    COUNTRY = "country", _("Country")
+
+
+class ChangeDecision(models.TextChoices):
+    PENDING = "pending", _("To decide")
+    ACCEPTED = "accepted", _("Accepted as proposed")
+    EDITED = "edited", _("Accepted with an edit")
+    REFUSED = "refused", _("Refused")
+
+
+class RectificationChange(models.Model):
+    """One field of a correction, as staff read it from the request and decided on it."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="changes")
+    field = models.CharField(_("field"), max_length=20, choices=RectificationField.choices)
+    proposed_value = models.CharField(_("proposed value"), max_length=300)
+    decision = models.CharField(
+        _("decision"), max_length=10, choices=ChangeDecision.choices, default=ChangeDecision.PENDING
+    )
+    final_value = models.CharField(
+        _("value to write"), max_length=300, blank=True, help_text=_("Only for an edit.")
+    )
+    reason = models.TextField(_("reason"), blank=True, help_text=_("Required when refusing."))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "field"], name="one_change_per_field")
+        ]
+        verbose_name = _("field to correct")
+
+    def __str__(self) -> str:
+        return f"{self.case.reference}: {self.field}"
+
+    @property
+    def value_to_write(self) -> str | None:
+        if self.decision == ChangeDecision.ACCEPTED:
+            return self.proposed_value
+        if self.decision == ChangeDecision.EDITED:
+            return self.final_value
+        return None
+
+
+class SuppressionEntry(models.Model):
+    """An address that objected to direct marketing: never (re)subscribed through the product.
+
+    Only a keyed hash of the address is kept, so the list holds no readable email addresses
+    and survives the purge of closed cases.
+    """
+
+    email_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    reference = models.CharField(_("case reference"), max_length=32)
+
+    class Meta:
+        verbose_name = _("suppression list entry")
+        verbose_name_plural = _("suppression list")
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.created_at:%Y-%m-%d})"

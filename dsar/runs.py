@@ -27,7 +27,7 @@ from connectors.base import Action, Connector, ConnectorError, Identity
 from connectors.manual.connector import ManualConnector
 from connectors.registry import get_connector_class
 
-from . import transitions
+from . import tasks, transitions
 from .events import SYSTEM, append_event
 from .models import (
     Case,
@@ -37,6 +37,7 @@ from .models import (
     RunStatus,
     SystemRun,
 )
+from .rights import request_day, retention_obligations
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ ACTION_FOR_TYPE: dict[str, Action] = {
     CaseType.RECTIFICATION: Action.RECTIFY,
     CaseType.OBJECTION: Action.OBJECT,
 }
+
+# Art. 19: the recipients of a system's data are told of these.
+NOTIFIED_ACTIONS = frozenset({Action.ERASE, Action.RESTRICT, Action.RECTIFY})
 
 FINAL_RUN_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.WAITING_MANUAL})
 
@@ -75,9 +79,17 @@ def connector_for(system: DataSystem) -> Connector:
     return connector_class.from_config(system.config, secrets=settings.CONNECTOR_SECRETS)
 
 
+def action_for(case: Case) -> Action:
+    """What the systems do for this case; an upheld objection to other processing stops that
+    processing, so the systems restrict the person's data."""
+    if case.type == CaseType.OBJECTION and case.details.get("decision") == "upheld":
+        return Action.RESTRICT
+    return ACTION_FOR_TYPE[case.type]
+
+
 def create_runs(case: Case) -> list[SystemRun]:
     """One pending run per enabled system (the caller holds the case lock)."""
-    action = ACTION_FOR_TYPE[case.type]
+    action = action_for(case)
     return [
         SystemRun.objects.get_or_create(case=case, system=system, action=action)[0]
         for system in DataSystem.objects.filter(enabled=True)
@@ -145,17 +157,41 @@ def _export(connector: Connector, run: SystemRun) -> dict[str, Any]:
     return {"found": outcome.found, "counts": dict(sink.counts)}
 
 
+def approved_changes(case: Case) -> dict[str, str]:
+    """The fields staff accepted (or edited) for a correction, and the values to write."""
+    changes = {}
+    for change in case.changes.all():
+        value = change.value_to_write
+        if value is not None:
+            changes[change.field] = value
+    return changes
+
+
 def _act(connector: Connector, run: SystemRun) -> dict[str, Any]:
     identity = identity_of(run.case)
     action = Action(run.action)
+    reason = f"Data-subject request {run.case.reference}"
     if action == Action.ERASE:
+        kept = retention_obligations(run.system, on=request_day(run.case))
+        if kept:
+            # Art. 17(3)(b): what a statute obliges us to keep is restricted, not erased.
+            until = max(item.until for item in kept)
+            outcome = connector.restrict(
+                identity, reason=f"{reason}: kept under a statutory obligation until {until}"
+            )
+            return {
+                "found": outcome.found,
+                "summary": "kept under a statutory obligation and restricted"
+                if outcome.found
+                else outcome.summary,
+                "changed": outcome.changed,
+                "retained": [item.as_json() for item in kept] if outcome.found else [],
+            }
         outcome = connector.erase(identity)
     elif action == Action.RESTRICT:
-        outcome = connector.restrict(
-            identity, reason=f"Data-subject request {run.case.reference} (Art. 18 GDPR)"
-        )
+        outcome = connector.restrict(identity, reason=f"{reason} (Art. 18 GDPR)")
     elif action == Action.RECTIFY:
-        outcome = connector.rectify(identity, changes=run.case.details.get("approved_changes", {}))
+        outcome = connector.rectify(identity, changes=approved_changes(run.case))
     else:
         outcome = connector.object(identity)
     return {"found": outcome.found, "summary": outcome.summary, "changed": outcome.changed}
@@ -185,8 +221,27 @@ def _finish(run: SystemRun, status: str, *, summary: dict[str, Any], error: str 
 
 
 def _ask_for_manual_work(run: SystemRun, *, team: str, instructions: str) -> None:
+    summary: dict[str, Any] = {"manual": True}
+    if run.action == Action.ERASE:
+        kept = retention_obligations(run.system, on=request_day(run.case))
+        if kept:
+            summary["retained"] = [item.as_json() for item in kept]
+            instructions += " " + " ".join(
+                f"Keep and restrict what falls under: {item.obligation} (until {item.until})."
+                for item in kept
+            )
     ManualTask.objects.get_or_create(run=run, defaults={"team": team, "instructions": instructions})
-    _finish(run, RunStatus.WAITING_MANUAL, summary={"manual": True})
+    _finish(run, RunStatus.WAITING_MANUAL, summary=summary)
+
+
+def _nothing_to_object_to(connector: Connector, run: SystemRun) -> bool:
+    """An objection to direct marketing concerns only systems that market: an automated one
+    without an unsubscribe, or a manual one with no instructions for it, has nothing to do."""
+    if run.action != Action.OBJECT:
+        return False
+    if isinstance(connector, ManualConnector):
+        return Action.OBJECT not in connector.settings.instructions
+    return True
 
 
 def _manual_work(connector: Connector, run: SystemRun) -> tuple[str, str]:
@@ -220,6 +275,13 @@ def perform_run(run_id: int) -> RunResult:
     try:
         connector = connector_for(run.system)
         if Action(run.action) not in connector.supports:
+            if _nothing_to_object_to(connector, run):
+                _finish(
+                    run,
+                    RunStatus.SUCCEEDED,
+                    summary={"found": False, "summary": "not used for direct marketing"},
+                )
+                return RunResult()
             team, instructions = _manual_work(connector, run)
             _ask_for_manual_work(run, team=team, instructions=instructions)
             return RunResult()
@@ -238,6 +300,8 @@ def perform_run(run_id: int) -> RunResult:
         return RunResult()
     summary["seconds"] = round(time.monotonic() - started, 3)
     _finish(run, RunStatus.SUCCEEDED, summary=summary)
+    if summary.get("found") and run.action in NOTIFIED_ACTIONS and run.system.recipient_emails:
+        tasks.notify_recipients_task.delay(run.pk)
     return RunResult()
 
 

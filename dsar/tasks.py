@@ -7,7 +7,8 @@ from django.conf import settings
 from django.db import OperationalError, transaction
 
 from . import emails, runs, transitions
-from .models import Case, CaseStatus
+from .events import SYSTEM, append_event
+from .models import Case, CaseStatus, SystemRun
 from .tokens import issue_verification
 
 # Sending fails for passing reasons (SMTP or ESP down): retry with backoff, boundedly often.
@@ -34,6 +35,21 @@ def send_verification_email_task(case_id: int) -> None:
 @email_task
 def send_confirmation_email_task(case_id: int) -> None:
     emails.send_confirmation_email(Case.objects.get(pk=case_id))
+
+
+@email_task
+def send_rejection_email_task(case_id: int) -> None:
+    emails.send_rejection_email(Case.objects.get(pk=case_id))
+
+
+@email_task
+def send_information_request_task(case_id: int) -> None:
+    emails.send_information_request(Case.objects.get(pk=case_id))
+
+
+@email_task
+def send_restriction_lift_email_task(case_id: int) -> None:
+    emails.send_restriction_lift_notice(Case.objects.get(pk=case_id))
 
 
 @shared_task
@@ -75,3 +91,21 @@ def fan_out(case_id: int, run_ids: list[int]) -> None:
         finish_case_task.delay(case_id)
         return
     chord(group(run_system_task.si(run_id) for run_id in run_ids))(finish_case_task.si(case_id))
+
+
+@email_task
+def notify_recipients_task(run_id: int) -> None:
+    """Art. 19: tell each recipient of a system's data about an erasure, restriction or
+    rectification there."""
+    run = SystemRun.objects.select_related("case", "system").get(pk=run_id)
+    addresses = [line.strip() for line in run.system.recipient_emails.splitlines() if line.strip()]
+    for address in addresses:
+        emails.send_recipient_notice(run, address=address)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=run.case_id)
+        append_event(
+            case,
+            actor=SYSTEM,
+            action="recipients_notified",
+            data={"system": run.system.key, "action": run.action, "recipients": len(addresses)},
+        )

@@ -20,6 +20,7 @@ from .models import (
     Case,
     CaseStatus,
     CaseType,
+    ChangeDecision,
     ManualTask,
     ManualTaskStatus,
     ObjectionScope,
@@ -33,8 +34,11 @@ S = CaseStatus
 
 ALLOWED: dict[str, frozenset[str]] = {
     S.AWAITING_VERIFICATION: frozenset({S.VERIFIED, S.EXPIRED, S.REJECTED, S.CANCELLED}),
-    S.VERIFIED: frozenset({S.IN_REVIEW, S.IN_PROGRESS, S.REJECTED, S.CANCELLED}),
-    S.IN_REVIEW: frozenset({S.IN_PROGRESS, S.REJECTED, S.CANCELLED}),
+    S.VERIFIED: frozenset(
+        {S.IN_REVIEW, S.AWAITING_INFORMATION, S.IN_PROGRESS, S.REJECTED, S.CANCELLED}
+    ),
+    S.IN_REVIEW: frozenset({S.AWAITING_INFORMATION, S.IN_PROGRESS, S.REJECTED, S.CANCELLED}),
+    S.AWAITING_INFORMATION: frozenset({S.IN_REVIEW, S.REJECTED, S.CANCELLED}),
     S.IN_PROGRESS: frozenset({S.AWAITING_MANUAL, S.COMPLETED, S.REJECTED, S.CANCELLED}),
     S.AWAITING_MANUAL: frozenset({S.IN_PROGRESS, S.COMPLETED, S.REJECTED, S.CANCELLED}),
     S.COMPLETED: frozenset(),
@@ -186,30 +190,155 @@ def verify_case(*, token: str, now: dt.datetime | None = None) -> Case:
 
 def needs_review(case: Case) -> bool:
     """Staff look at a case before systems are touched where the law asks them to weigh it:
-    every correction (Art. 16), and objections to processing other than direct marketing."""
-    if case.type == CaseType.RECTIFICATION:
+    every correction (Art. 16), objections to processing other than direct marketing
+    (Art. 21(1)), and whatever types the controller chose to review (DSAR_REVIEW_TYPES)."""
+    from django.conf import settings
+
+    if case.type in (CaseType.RECTIFICATION, *settings.DSAR["REVIEW_TYPES"]):
         return True
+    return case.type == CaseType.OBJECTION and not is_marketing_objection(case)
+
+
+def is_marketing_objection(case: Case) -> bool:
     return (
         case.type == CaseType.OBJECTION
-        and case.details.get("objection_scope") != ObjectionScope.DIRECT_MARKETING
+        and case.details.get("objection_scope") == ObjectionScope.DIRECT_MARKETING
     )
 
 
+class ReviewIncomplete(ValueError):
+    """A case cannot be approved yet; the message says what is missing."""
+
+
+def _check_rectification_review(case: Case) -> dict[str, int]:
+    changes = list(case.changes.all())
+    if not changes:
+        raise ReviewIncomplete("Add the fields to correct, as read from the request, first.")
+    counts = {decision: 0 for decision in ChangeDecision.values}
+    for change in changes:
+        if change.decision == ChangeDecision.PENDING:
+            raise ReviewIncomplete(f"Decide on the change of '{change.field}' first.")
+        if change.decision == ChangeDecision.REFUSED and not change.reason.strip():
+            raise ReviewIncomplete(f"Give the reason for refusing the change of '{change.field}'.")
+        if change.decision == ChangeDecision.EDITED and not change.final_value.strip():
+            raise ReviewIncomplete(f"Give the edited value of '{change.field}'.")
+        counts[change.decision] += 1
+    return counts
+
+
 def approve_case(case_id: int, *, actor: str) -> Case:
-    """A reviewed case goes to its systems."""
+    """A reviewed case goes to its systems. A correction goes only once staff decided on each
+    of its fields; an objection to other processing is decided with decide_objection."""
     with transaction.atomic():
         case = _lock(case_id)
-        if case.status != S.IN_REVIEW:
+        if case.status != S.IN_REVIEW or (
+            case.type == CaseType.OBJECTION and not is_marketing_objection(case)
+        ):
             raise TransitionNotAllowed(case, S.IN_PROGRESS)
-        append_event(case, actor=actor, action="approved")
+        data: dict[str, Any] = {}
+        if case.type == CaseType.RECTIFICATION:
+            data["decisions"] = _check_rectification_review(case)
+        append_event(case, actor=actor, action="approved", data=data)
         _start_processing(case)
     return case
+
+
+def decide_objection(case_id: int, *, upheld: bool, grounds: str, actor: str) -> Case:
+    """Art. 21(1): staff weigh the person's reasons against the grounds for the processing.
+    Upheld, the processing stops (each system restricts the person's data); not upheld, the
+    person is told why, and of their right to complain."""
+    if not grounds.strip():
+        raise ReviewIncomplete("Record the grounds of the decision.")
+    with transaction.atomic():
+        case = _lock(case_id)
+        if case.status != S.IN_REVIEW or case.type != CaseType.OBJECTION:
+            raise TransitionNotAllowed(case, S.IN_PROGRESS)
+        case.details = {
+            **case.details,
+            "decision": "upheld" if upheld else "not_upheld",
+            "decision_grounds": grounds,
+        }
+        case.save(update_fields=["details"])
+        append_event(case, actor=actor, action="objection_decided", data={"upheld": upheld})
+        if upheld:
+            _start_processing(case)
+        else:
+            _reject(case, reason="objection_not_upheld", actor=actor)
+    return case
+
+
+def reject_case(case_id: int, *, reason: str, actor: str) -> Case:
+    """Close a case without action; the person is told why and of their right to complain
+    to a supervisory authority and to seek a judicial remedy (Art. 12(4))."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        _reject(case, reason=reason, actor=actor)
+    return case
+
+
+def _reject(case: Case, *, reason: str, actor: str) -> None:
+    _move(case, S.REJECTED, actor=actor, action="rejected", data={"reason": reason})
+    case_id = case.pk
+    transaction.on_commit(lambda: tasks.send_rejection_email_task.delay(case_id))
+
+
+def request_information(case_id: int, *, what: str, actor: str) -> Case:
+    """Art. 12(6): with reasonable doubts about the person's identity, ask only for what is
+    needed to confirm it; the case waits for the answer."""
+    if not what.strip():
+        raise ReviewIncomplete("Say what information you need.")
+    with transaction.atomic():
+        case = _lock(case_id)
+        case.details = {**case.details, "information_requested": what}
+        case.save(update_fields=["details"])
+        _move(case, S.AWAITING_INFORMATION, actor=actor, action="information_requested")
+        transaction.on_commit(lambda: tasks.send_information_request_task.delay(case_id))
+    return case
+
+
+def provide_information(case_id: int, *, answer: str) -> Case:
+    """The person answered; the case goes back to staff for review."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        if case.status != S.AWAITING_INFORMATION:
+            raise TransitionNotAllowed(case, S.IN_REVIEW)
+        case.details = {**case.details, "information_provided": answer}
+        case.save(update_fields=["details"])
+        _move(case, S.IN_REVIEW, actor=SUBJECT, action="information_provided")
+    return case
+
+
+def announce_restriction_lift(case_id: int, *, lift_on: dt.date, reason: str, actor: str) -> None:
+    """Art. 18(3): the person is told before a restriction is lifted."""
+    if not reason.strip():
+        raise ReviewIncomplete("Give the reason for lifting the restriction.")
+    with transaction.atomic():
+        case = _lock(case_id)
+        if case.type != CaseType.RESTRICTION or case.status != S.COMPLETED:
+            raise TransitionNotAllowed(case, case.status)
+        case.details = {
+            **case.details,
+            "restriction_lift_on": lift_on.isoformat(),
+            "restriction_lift_reason": reason,
+        }
+        case.save(update_fields=["details"])
+        append_event(
+            case,
+            actor=actor,
+            action="restriction_lift_announced",
+            data={"lift_on": lift_on.isoformat()},
+        )
+        transaction.on_commit(lambda: tasks.send_restriction_lift_email_task.delay(case_id))
 
 
 def _start_processing(case: Case) -> None:
     """Create a run per enabled system and, once committed, fan them out in parallel."""
     from .runs import create_runs
+    from .suppression import suppress
 
+    if is_marketing_objection(case):
+        # Art. 21(3) is absolute: the address is suppressed before any system is even asked.
+        suppress(case.email, reference=case.reference)
     runs = create_runs(case)
     _move(
         case,
@@ -241,7 +370,9 @@ def settle_case(case_id: int) -> Case:
     return case
 
 
-def complete_manual_task(task_id: int, *, outcome: str, actor: str, user_id: int | None) -> None:
+def complete_manual_task(
+    task_id: int, *, outcome: str, actor: str, user_id: int | None, data_found: bool = False
+) -> None:
     """Staff record what they found or did; the run succeeds and the case moves on."""
     if not outcome.strip():
         raise ValueError("say what you found or did")
@@ -256,11 +387,12 @@ def complete_manual_task(task_id: int, *, outcome: str, actor: str, user_id: int
         task.outcome = outcome
         task.completed_at = now
         task.completed_by_id = user_id
+        task.data_found = data_found
         task.save()
         SystemRun.objects.filter(pk=task.run_id).update(
             status=RunStatus.SUCCEEDED,
             finished_at=now,
-            summary={"manual": True, "summary": "completed by staff"},
+            summary={**task.run.summary, "found": data_found, "summary": "completed by staff"},
         )
         append_event(
             case,

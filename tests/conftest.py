@@ -61,6 +61,17 @@ class Mailbox:
             time.sleep(0.1)
         raise AssertionError(f"no email to {to} within {timeout}s")
 
+    def wait_for_text(self, to: str, text: str, *, timeout: float = 30) -> EmailMessage:
+        """The first email to ``to`` whose plain text contains ``text``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                found = [m for m in self.messages if to in str(m["To"]) and text in body_text(m)]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        raise AssertionError(f"no email to {to} saying {text!r} within {timeout}s")
+
 
 def body_text(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dsar.events import SUBJECT, append_event
-from dsar.models import CaseStatus
+from dsar.models import CaseStatus, RectificationChange
 from tests.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +81,44 @@ def test_the_admin_is_closed_to_anyone_not_staff(client) -> None:
     response = client.get(reverse("admin:dsar_case_changelist"))
     assert response.status_code == 302
     assert reverse("admin:login") in response["Location"]
+
+
+def test_staff_decide_a_correction_field_by_field_then_approve_it_in_the_admin(
+    staff_client, django_capture_on_commit_callbacks
+) -> None:
+    case = CaseFactory(
+        type="rectification",
+        status=CaseStatus.IN_REVIEW,
+        details={"rectification_wrong": "phone", "rectification_correct": "+49 30 1234"},
+    )
+    page = staff_client.get(reverse("admin:dsar_case_change", args=[case.pk])).content.decode()
+    approve_url = reverse("admin:dsar_case_action", args=[case.pk, "approve"])
+    assert approve_url in page
+    assert "fields to correct" in page.lower()
+
+    # Approving before any field is decided is refused with the reason, and nothing moves.
+    refused = staff_client.post(approve_url, {})
+    assert refused.status_code == 200
+    assert "Add the fields to correct" in refused.content.decode()
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_REVIEW
+
+    RectificationChange.objects.create(
+        case=case, field="phone", proposed_value="+49 30 1234", decision="accepted"
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        response = staff_client.post(approve_url, {})
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_PROGRESS
+    approved = case.events.get(action="approved")
+    assert approved.actor == "staff:handler"
+    assert approved.data == {"decisions": {"pending": 0, "accepted": 1, "edited": 0, "refused": 0}}
+
+
+def test_an_action_that_does_not_apply_to_the_case_is_not_offered(staff_client) -> None:
+    case = CaseFactory(status=CaseStatus.COMPLETED, type="access")
+    page = staff_client.get(reverse("admin:dsar_case_change", args=[case.pk])).content.decode()
+    approve_url = reverse("admin:dsar_case_action", args=[case.pk, "approve"])
+    assert approve_url not in page
+    assert staff_client.post(approve_url, {}).status_code == 404

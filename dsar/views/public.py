@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from .. import tasks, transitions
-from ..forms import RequestForm
+from ..forms import InformationForm, RequestForm
 from ..models import CaseStatus
 from ..tokens import case_for_status_key, find_verification, status_key
 
@@ -112,12 +112,23 @@ def resend(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "dsar/resent.html")
 
 
+@require_http_methods(["GET", "POST"])
 def status(request: HttpRequest, key: str) -> HttpResponse:
+    """The case's state and due date; where staff asked for more information, the answer."""
     case = case_for_status_key(key)
     if case is None:
         return render(request, "dsar/status_unknown.html", status=404)
+    form = None
+    if case.status == CaseStatus.AWAITING_INFORMATION:
+        form = InformationForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            transitions.provide_information(case.pk, answer=form.cleaned_data["answer"])
+            return redirect("dsar:status", key=key)
+    elif request.method == "POST":
+        return redirect("dsar:status", key=key)
     return render(
         request,
         "dsar/status.html",
-        {"case": case, "days_left": case.days_left()},
+        {"case": case, "days_left": case.days_left(), "form": form},
+        status=400 if form is not None and form.errors else 200,
     )

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from connectors.demo_people import create_trial_database
 from dsar.demo import create_demo_systems
+from dsar.register import load_register
 
 
 class Command(BaseCommand):
@@ -30,6 +31,8 @@ class Command(BaseCommand):
             mailchimp_url=options["mailchimp_url"],
             discourse_url=options["discourse_url"],
         )
+        created, updated = load_register()
+        self.stderr.write(f"register: {created} activities created, {updated} updated")
         trial_url = settings.CONNECTOR_SECRETS.get("TRIAL_DATABASE_URL")
         if trial_url:
             create_trial_database(trial_url)

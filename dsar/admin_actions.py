@@ -1,0 +1,135 @@
+"""The workflow actions staff take on a case page; each calls one transition."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from . import transitions
+from .models import Case, CaseStatus, CaseType
+
+
+class NoteForm(forms.Form):
+    pass
+
+
+class ObjectionDecisionForm(forms.Form):
+    upheld = forms.TypedChoiceField(
+        label=_("Decision"),
+        choices=[("yes", _("Upheld: stop the processing")), ("no", _("Not upheld"))],
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+    )
+    grounds = forms.CharField(label=_("Grounds of the decision"), widget=forms.Textarea)
+
+
+class InformationRequestForm(forms.Form):
+    what = forms.CharField(
+        label=_("What do you need from the person? Ask only for what confirms the identity."),
+        widget=forms.Textarea,
+    )
+
+
+class RejectForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Reason"),
+        choices=[
+            ("identity_not_confirmed", _("Identity not confirmed")),
+            ("manifestly_unfounded", _("Manifestly unfounded")),
+            ("excessive", _("Excessive or repetitive")),
+            ("no_data_held", _("No data held")),
+            ("other", _("Other")),
+        ],
+    )
+
+
+class RestrictionLiftForm(forms.Form):
+    lift_on = forms.DateField(
+        label=_("Lift the restriction on"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea)
+
+    def clean_lift_on(self) -> dt.date:
+        lift_on: dt.date = self.cleaned_data["lift_on"]
+        if lift_on <= timezone.localdate():
+            raise forms.ValidationError(_("The person must be told first: pick a later day."))
+        return lift_on
+
+
+StrOrPromise = str | Promise
+
+
+@dataclass(frozen=True)
+class CaseAction:
+    key: str
+    label: StrOrPromise
+    form: type[forms.Form]
+    applies: Callable[[Case], bool]
+    run: Callable[[Case, dict[str, object], str], object]
+
+
+def _reviewing(case: Case) -> bool:
+    return case.status == CaseStatus.IN_REVIEW
+
+
+ACTIONS = [
+    CaseAction(
+        "approve",
+        _("Approve and run in every system"),
+        NoteForm,
+        lambda case: (
+            _reviewing(case)
+            and (case.type != CaseType.OBJECTION or transitions.is_marketing_objection(case))
+        ),
+        lambda case, data, actor: transitions.approve_case(case.pk, actor=actor),
+    ),
+    CaseAction(
+        "decide-objection",
+        _("Decide on the objection"),
+        ObjectionDecisionForm,
+        lambda case: _reviewing(case) and case.type == CaseType.OBJECTION,
+        lambda case, data, actor: transitions.decide_objection(
+            case.pk, upheld=bool(data["upheld"]), grounds=str(data["grounds"]), actor=actor
+        ),
+    ),
+    CaseAction(
+        "request-information",
+        _("Ask the person for more information"),
+        InformationRequestForm,
+        lambda case: case.status in (CaseStatus.VERIFIED, CaseStatus.IN_REVIEW),
+        lambda case, data, actor: transitions.request_information(
+            case.pk, what=str(data["what"]), actor=actor
+        ),
+    ),
+    CaseAction(
+        "reject",
+        _("Reject"),
+        RejectForm,
+        lambda case: (
+            case.status in transitions.ALLOWED
+            and CaseStatus.REJECTED in transitions.ALLOWED[case.status]
+        ),
+        lambda case, data, actor: transitions.reject_case(
+            case.pk, reason=str(data["reason"]), actor=actor
+        ),
+    ),
+    CaseAction(
+        "announce-restriction-lift",
+        _("Announce the lifting of the restriction"),
+        RestrictionLiftForm,
+        lambda case: case.type == CaseType.RESTRICTION and case.status == CaseStatus.COMPLETED,
+        lambda case, data, actor: transitions.announce_restriction_lift(
+            case.pk,
+            lift_on=data["lift_on"],  # type: ignore[arg-type]
+            reason=str(data["reason"]),
+            actor=actor,
+        ),
+    ),
+]
+ACTIONS_BY_KEY = {action.key: action for action in ACTIONS}

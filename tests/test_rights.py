@@ -1,0 +1,316 @@
+"""Each right as a privacy lawyer would check it: end to end through Redis and a real Celery
+worker, against the sandboxes over HTTP, driven by the register of processing activities."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from django.utils import timezone
+
+from connectors.demo_people import ADA, CRM_SUBSCRIPTIONS, NEWSLETTER_LISTS
+from dsar import transitions
+from dsar.models import (
+    Case,
+    CaseStatus,
+    ChangeDecision,
+    DataSystem,
+    LegalBasis,
+    ManualTask,
+    ProcessingActivity,
+    RectificationChange,
+)
+from dsar.register import load_register
+from dsar.rights import access_information, portable_records
+from dsar.suppression import Suppressed, ensure_marketing_allowed, is_suppressed
+from dsar.tokens import issue_verification
+from tests.conftest import Mailbox, Sandboxes, body_text, first_link
+from tests.test_fanout import wait_for_status
+
+pytestmark = [pytest.mark.worker]
+
+
+@pytest.fixture
+def register(demo_systems: dict[str, DataSystem]) -> dict[str, DataSystem]:
+    load_register()
+    return demo_systems
+
+
+def submit_and_verify(case_type: str = "access", details: dict[str, str] | None = None) -> Case:
+    case = transitions.submit_case(
+        case_type=case_type, email=ADA.email, name=ADA.name, language="en", details=details
+    )
+    return transitions.verify_case(token=issue_verification(case))
+
+
+def finish_manual_tasks(case: Case, *, found_in: set[str] = frozenset()) -> Case:  # type: ignore[assignment]
+    case = wait_for_status(case, CaseStatus.AWAITING_MANUAL, CaseStatus.COMPLETED)
+    for task in ManualTask.objects.filter(run__case=case).select_related("run__system"):
+        transitions.complete_manual_task(
+            task.pk,
+            outcome="Checked by staff.",
+            actor="staff:handler",
+            user_id=None,
+            data_found=task.run.system.key in found_in,
+        )
+    return wait_for_status(case, CaseStatus.COMPLETED)
+
+
+def trial_row(sandboxes: Sandboxes) -> dict[str, Any] | None:
+    engine = sa.create_engine(sandboxes.trial_url)
+    with engine.connect() as connection:
+        row = (
+            connection.execute(
+                sa.text("select * from trial_signups where email = :email"), {"email": ADA.email}
+            )
+            .mappings()
+            .first()
+        )
+    engine.dispose()
+    return dict(row) if row else None
+
+
+def test_access_names_every_system_holding_data_with_the_art15_information(
+    celery_worker, register, sandboxes: Sandboxes
+) -> None:
+    case = finish_manual_tasks(submit_and_verify(), found_in={"email-archive"})
+    info = access_information(case)
+
+    holding = {item["system"] for item in info["systems"] if item["holds_data"]}
+    expected = {
+        register[key].name
+        for key in ("hubspot", "mailchimp", "discourse", "trial-signups", "email-archive")
+    }
+    assert holding == expected
+    relevant = set(
+        ProcessingActivity.objects.filter(systems__name__in=expected).values_list("name", flat=True)
+    )
+    listed = {activity["activity"] for activity in info["processing_activities"]}
+    assert listed == relevant
+    job_applications = ProcessingActivity.objects.filter(systems__key="hr-files")
+    assert not listed & set(job_applications.values_list("name", flat=True))
+    for activity in info["processing_activities"]:
+        for heading in ("purposes", "categories_of_data", "retention", "legal_basis"):
+            assert activity[heading].strip(), (activity["activity"], heading)
+        assert "recipients" in activity and "transfer_safeguards" in activity
+        assert "source" in activity and "automated_decision_making" in activity
+    assert info["complaint"]["supervisory_authority"]
+    assert any("Art. 21" in right for right in info["rights"])
+    text = json.dumps(info)
+    assert "grace.hopper" not in text and "charles.babbage" not in text
+
+
+def test_portability_gives_only_what_the_person_provided_under_consent_or_contract(
+    celery_worker, register, sandboxes: Sandboxes
+) -> None:
+    case = finish_manual_tasks(submit_and_verify("portability"))
+    records = list(portable_records(case))
+    categories = {(system, category) for system, category, _record in records}
+    assert ("trial-signups", "trial_signups") in categories
+    assert ("mailchimp", "member") in categories
+    # Observed or derived data is not "provided": no property history, activity or notes.
+    assert not {category for _s, category in categories} & {"property_history", "notes", "activity"}
+    portable_systems = {
+        system.key
+        for system in DataSystem.objects.filter(
+            activities__legal_basis__in=[LegalBasis.CONSENT, LegalBasis.CONTRACT]
+        )
+    }
+    assert {system for system, _category in categories} <= portable_systems
+    text = json.dumps(records).lower()
+    assert ADA.email in text
+    assert "grace.hopper" not in text and "charles.babbage" not in text
+
+
+def test_erasure_removes_the_person_except_what_a_statute_keeps_and_notifies_recipients(
+    celery_worker, register, sandboxes: Sandboxes, mailbox: Mailbox
+) -> None:
+    mailchimp = register["mailchimp"]
+    mailchimp.recipient_emails = "privacy@newsletter-agency.example.org"
+    mailchimp.save()
+    # The sign-up database here also serves an activity with a statutory retention obligation.
+    kept = ProcessingActivity.objects.create(
+        key="test-tax-records",
+        name="Tax records",
+        purposes="Tax",
+        data_categories="Invoices",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="10 years",
+        retention_obligation="§147 AO",
+        retention_years=10,
+    )
+    kept.systems.add(register["trial-signups"])
+
+    case = finish_manual_tasks(submit_and_verify("erasure"))
+
+    assert sandboxes.hubspot.state({"email": ADA.email})["exists"] is False
+    assert sandboxes.mailchimp.state({"email": ADA.email})["exists"] is False
+    assert sandboxes.discourse.state({"email": ADA.email})["exists"] is False
+    row = trial_row(sandboxes)
+    assert row is not None and row["processing_restricted"]  # kept, restricted, not erased
+    until = dt.date(timezone.localdate(case.received_at).year + 10, 12, 31)
+    runs = {run.system.key: run for run in case.runs.select_related("system")}
+    assert runs["trial-signups"].summary["retained"] == [
+        {"activity": "Tax records", "obligation": "§147 AO", "until": str(until)}
+    ]
+    archive = runs["email-archive"].summary["retained"]
+    assert archive and all(item["until"] == str(until) for item in archive)
+    for key in ("hubspot", "mailchimp", "discourse"):
+        assert runs[key].summary["found"] is True and "retained" not in runs[key].summary
+    # What the certificate will rest on never repeats the erased data.
+    outcome_text = json.dumps([run.summary for run in case.runs.all()]).lower()
+    assert ADA.email not in outcome_text and "lovelace" not in outcome_text
+
+    [notice] = mailbox.wait_for("privacy@newsletter-agency.example.org")
+    assert case.reference in str(notice["Subject"]) and ADA.email in body_text(notice)
+    assert "recipients_notified" in [e.action for e in case.events.all()]
+
+
+def test_restriction_marks_every_system_and_lifting_it_tells_the_person_first(
+    celery_worker, register, sandboxes: Sandboxes, mailbox: Mailbox
+) -> None:
+    case = finish_manual_tasks(submit_and_verify("restriction"))
+    assert sandboxes.hubspot.state({"email": ADA.email})["restricted"] is True
+    lists = sandboxes.mailchimp.state({"email": ADA.email})["lists"]
+    assert all(item["status"] == "unsubscribed" for item in lists.values())
+    assert sandboxes.discourse.state({"email": ADA.email})["suspended"] is True
+    assert trial_row(sandboxes)["processing_restricted"]
+    manual = {run.system.key for run in case.runs.all() if hasattr(run, "manual_task")}
+    assert manual == {"business-cards", "email-archive", "accounting", "hr-files"}
+
+    mailbox.clear()
+    lift_on = timezone.localdate() + dt.timedelta(days=14)
+    transitions.announce_restriction_lift(
+        case.pk,
+        lift_on=lift_on,
+        reason="The accuracy of the data is confirmed.",
+        actor="staff:approver",
+    )
+    message = mailbox.wait_for_text(ADA.email, "accuracy of the data is confirmed")
+    assert "lift" in str(message["Subject"]).lower()
+    assert lift_on.isoformat() in body_text(message)
+
+
+def test_objection_to_direct_marketing_unsubscribes_everywhere_and_suppresses(
+    celery_worker, register, sandboxes: Sandboxes
+) -> None:
+    case = finish_manual_tasks(
+        submit_and_verify("objection", {"objection_scope": "direct_marketing"})
+    )
+    crm = sandboxes.hubspot.state({"email": ADA.email})
+    assert set(crm["unsubscribe_legal_basis"]) == set(CRM_SUBSCRIPTIONS)
+    lists = sandboxes.mailchimp.state({"email": ADA.email})["lists"]
+    assert set(lists) == set(NEWSLETTER_LISTS)
+    assert all(item["status"] == "unsubscribed" for item in lists.values())
+    assert is_suppressed(ADA.email) and is_suppressed(ADA.email.upper())
+    with pytest.raises(Suppressed):
+        ensure_marketing_allowed(ADA.email)
+    runs = {run.system.key: run for run in case.runs.all()}
+    assert runs["discourse"].summary["summary"] == "not used for direct marketing"
+    assert hasattr(runs["business-cards"], "manual_task")
+
+
+def test_objection_to_other_processing_is_weighed_by_staff(
+    celery_worker, register, sandboxes: Sandboxes, mailbox: Mailbox
+) -> None:
+    details = {"objection_scope": "other", "objection_reasons": "I am a public figure at risk."}
+    upheld = submit_and_verify("objection", details)
+    assert upheld.status == CaseStatus.IN_REVIEW and not upheld.runs.exists()
+    with pytest.raises(transitions.ReviewIncomplete):
+        transitions.decide_objection(upheld.pk, upheld=True, grounds=" ", actor="staff:a")
+    transitions.decide_objection(
+        upheld.pk, upheld=True, grounds="Her safety outweighs our interest.", actor="staff:a"
+    )
+    upheld = finish_manual_tasks(upheld)
+    assert {run.action for run in upheld.runs.all()} == {"restrict"}
+    assert sandboxes.discourse.state({"email": ADA.email})["suspended"] is True
+
+    mailbox.clear()
+    refused = submit_and_verify("objection", details)
+    transitions.decide_objection(
+        refused.pk,
+        upheld=False,
+        grounds="We keep the forum posts to identify authors of illegal content.",
+        actor="staff:a",
+    )
+    refused.refresh_from_db()
+    assert refused.status == CaseStatus.REJECTED and not refused.runs.exists()
+    text = body_text(mailbox.wait_for_text(ADA.email, "judicial remedy"))
+    assert "identify authors of illegal content" in text
+    assert "supervisory authority" in text and "judicial remedy" in text
+
+
+def test_rectification_writes_exactly_the_fields_staff_approved(
+    celery_worker, register, sandboxes: Sandboxes
+) -> None:
+    details = {
+        "rectification_wrong": "My phone, surname and company are wrong.",
+        "rectification_correct": "+44 20 7946 0999, Byron, Babbage & Co",
+    }
+    case = submit_and_verify("rectification", details)
+    assert case.status == CaseStatus.IN_REVIEW
+    with pytest.raises(transitions.ReviewIncomplete, match="Add the fields"):
+        transitions.approve_case(case.pk, actor="staff:a")
+    phone = RectificationChange.objects.create(
+        case=case, field="phone", proposed_value="+44 20 7946 0999"
+    )
+    surname = RectificationChange.objects.create(
+        case=case, field="last_name", proposed_value="byron"
+    )
+    company = RectificationChange.objects.create(
+        case=case, field="company", proposed_value="Babbage & Co"
+    )
+    with pytest.raises(transitions.ReviewIncomplete, match="Decide on the change"):
+        transitions.approve_case(case.pk, actor="staff:a")
+    phone.decision = ChangeDecision.ACCEPTED
+    phone.save()
+    surname.decision, surname.final_value = ChangeDecision.EDITED, "Byron"
+    surname.save()
+    company.decision = ChangeDecision.REFUSED
+    company.save()
+    with pytest.raises(transitions.ReviewIncomplete, match="reason for refusing"):
+        transitions.approve_case(case.pk, actor="staff:a")
+    company.reason = "Our contract is with Analytical Engines Ltd."
+    company.save()
+    transitions.approve_case(case.pk, actor="staff:a")
+    finish_manual_tasks(case)
+
+    properties = sandboxes.hubspot.state({"email": ADA.email})["properties"]
+    assert properties["phone"] == "+44 20 7946 0999"
+    assert properties["lastname"] == "Byron"
+    assert properties["company"] == ADA.company  # refused: untouched
+    assert properties["firstname"] == ADA.first_name  # not asked: untouched
+    row = trial_row(sandboxes)
+    assert (row["telephone"], row["surname"], row["organization"]) == (
+        "+44 20 7946 0999",
+        "Byron",
+        ADA.company,
+    )
+    for item in sandboxes.mailchimp.state({"email": ADA.email})["lists"].values():
+        assert item["merge_fields"].get("LNAME") == "Byron"
+
+
+def test_staff_can_ask_a_doubtful_requester_for_more_and_the_case_waits(
+    celery_worker, register, sandboxes: Sandboxes, mailbox: Mailbox, client, settings
+) -> None:
+    settings.DSAR = {**settings.DSAR, "REVIEW_TYPES": ["access"]}
+    case = submit_and_verify("access")
+    assert case.status == CaseStatus.IN_REVIEW
+    mailbox.clear()
+    transitions.request_information(
+        case.pk, what="Please tell us your customer number.", actor="staff:a"
+    )
+    case.refresh_from_db()
+    assert case.status == CaseStatus.AWAITING_INFORMATION and not case.runs.exists()
+    text = body_text(mailbox.wait_for_text(ADA.email, "Please tell us your customer number."))
+    link = first_link(text, "/status/")
+    page = client.get(link)
+    assert b"Please tell us your customer number." in page.content
+    assert client.post(link, {"answer": ""}).status_code == 400
+    client.post(link, {"answer": "C-1001"})
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_REVIEW
+    assert case.details["information_provided"] == "C-1001"
