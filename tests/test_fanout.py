@@ -81,6 +81,7 @@ def test_access_for_a_person_known_everywhere_gathers_every_system_and_waits_for
     client.force_login(staff)
     tasks = ManualTask.objects.filter(run__case=case)
     assert {task.run.system.key for task in tasks} == {
+        "accounting",
         "business-cards",
         "email-archive",
         "hr-files",

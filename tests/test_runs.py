@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from dsar import transitions
-from dsar.models import CaseStatus, ManualTask, RunStatus, SystemRun
+from dsar.models import CaseStatus, ManualTask, RectificationChange, RunStatus, SystemRun
 from dsar.runs import claim_run, perform_run
 from dsar.tokens import issue_verification
 from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory
@@ -79,7 +79,15 @@ def test_cases_the_law_asks_staff_to_weigh_wait_for_review(case_type, details) -
     case.refresh_from_db()
     assert case.status == CaseStatus.IN_REVIEW
     assert case.runs.count() == 0
-    transitions.approve_case(case.pk, actor="staff:approver")
+    if case_type == "rectification":
+        RectificationChange.objects.create(
+            case=case, field="phone", proposed_value="+49 30 1234", decision="accepted"
+        )
+        transitions.approve_case(case.pk, actor="staff:approver")
+    else:
+        transitions.decide_objection(
+            case.pk, upheld=True, grounds="The reasons outweigh.", actor="staff:approver"
+        )
     case.refresh_from_db()
     assert case.status == CaseStatus.IN_PROGRESS
     assert case.runs.count() == 1

@@ -1,0 +1,1 @@
+"""The deliverables of a case: the export ZIP and the PDF report, certificate and confirmation."""

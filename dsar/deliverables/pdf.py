@@ -1,0 +1,467 @@
+"""The PDF deliverables, rendered with WeasyPrint from ``templates/deliverables``: the access
+report a person can read, the erasure certificate, and the confirmation of a restriction,
+objection or correction. Each is written in the case's language.
+
+The report shows a bounded sample of each system's records, read as a stream from the run's
+JSON-lines file; the complete data are in the export ZIP. A WeasyPrint table of ten thousand
+rows takes a minute and more than a gigabyte, so nothing here grows with the person's data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
+from weasyprint import CSS, HTML
+from weasyprint.urls import URLFetcher
+
+from dsar.models import Case, CaseType, ChangeDecision, Controller, ObjectionScope, RunStatus
+from dsar.models import SystemRun
+from dsar.rights import access_information
+
+TEMPLATE_DIR = Path(settings.BASE_DIR) / "templates" / "deliverables"
+
+# The report's bounds: what a person can read, and what WeasyPrint lays out in a second or two.
+RECORDS_PER_CATEGORY = 20
+ROWS_PER_SYSTEM = 200
+FIELDS_PER_RECORD = 20
+VALUE_CHARS = 300
+CHANGES_PER_SYSTEM = 50
+
+CERTIFICATE_SALT = "dsar.certificate"
+
+# The canonical outcomes of an erasure, as certificate_content records them (in English, so
+# that the checksum does not depend on the language the certificate was printed in).
+ERASED = "erased"
+NOTHING_FOUND = "nothing found"
+KEPT = "kept under a statutory obligation and restricted"
+NOT_DONE = "not completed"
+OUTCOME_LABELS: dict[str, StrOrPromise] = {
+    ERASED: _("erased"),
+    NOTHING_FOUND: _("nothing found"),
+    KEPT: _("kept under a statutory obligation and restricted"),
+    NOT_DONE: _("not completed"),
+}
+
+
+class LocalFilesOnly(URLFetcher):  # type: ignore[misc]
+    """Lets WeasyPrint read files of the deliverables' template folder and nothing else, so
+    rendering never reaches the network whatever the data holds."""
+
+    def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
+        if not url.startswith(TEMPLATE_DIR.as_uri() + "/"):
+            raise ValueError(f"the PDF deliverables fetch no external resources: {url}")
+        return super().fetch(url, headers)
+
+
+@dataclass(frozen=True)
+class ControllerView:
+    """Who writes the letter; only the name is certain when no Controller row exists."""
+
+    name: str
+    address: str = ""
+    contact_email: str = ""
+    dpo_name: str = ""
+    dpo_contact: str = ""
+    supervisory_authority: str = ""
+    supervisory_authority_url: str = ""
+
+
+def _controller() -> ControllerView:
+    controller = Controller.current()
+    if controller is None:
+        return ControllerView(
+            name=settings.DSAR["CONTROLLER_NAME"],
+            contact_email=settings.DSAR["CONTROLLER_CONTACT"],
+        )
+    return ControllerView(
+        name=controller.name,
+        address=controller.address,
+        contact_email=controller.contact_email,
+        dpo_name=controller.dpo_name,
+        dpo_contact=controller.dpo_contact,
+        supervisory_authority=controller.supervisory_authority,
+        supervisory_authority_url=controller.supervisory_authority_url,
+    )
+
+
+def _render(template: str, context: dict[str, Any], *, case: Case, target: Path) -> Path:
+    with translation.override(case.language):
+        html = render_to_string(
+            f"deliverables/{template}",
+            {"case": case, "controller": _controller(), **context},
+        )
+    fetcher = LocalFilesOnly(allowed_protocols={"file"})
+    base_url = TEMPLATE_DIR.as_uri() + "/"
+    stylesheet = CSS(filename=str(TEMPLATE_DIR / "pdf.css"), url_fetcher=fetcher)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf(
+        partial, stylesheets=[stylesheet]
+    )
+    os.replace(partial, target)
+    return target
+
+
+def _runs(case: Case) -> list[SystemRun]:
+    return list(case.runs.select_related("system", "manual_task").order_by("system__name"))
+
+
+def _manual_outcome(run: SystemRun) -> str | None:
+    task = getattr(run, "manual_task", None)
+    return task.outcome if task is not None else None
+
+
+def _local_day(moment: dt.datetime | None) -> dt.date | None:
+    return timezone.localdate(moment) if moment is not None else None
+
+
+# --- The access report ----------------------------------------------------------------------
+
+
+@dataclass
+class RecordView:
+    """One record as key/value rows, flattened and cut to what fits on a page."""
+
+    rows: list[tuple[str, str]]
+    more_fields: int = 0
+
+
+@dataclass
+class CategoryView:
+    name: str
+    total: int
+    records: list[RecordView] = field(default_factory=list)
+
+    @property
+    def more(self) -> int:
+        return max(self.total - len(self.records), 0)
+
+
+@dataclass
+class SystemView:
+    name: str
+    holds_data: bool
+    failed: bool
+    total: int
+    categories: list[CategoryView]
+    manual_outcome: str | None
+
+
+def _truncate(text: str, limit: int = VALUE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _flatten(record: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, f"{name}.")
+        else:
+            yield name, value
+
+
+def _record_view(record: Any) -> RecordView:
+    if not isinstance(record, Mapping):
+        return RecordView(rows=[("value", _truncate(_text(record)))])
+    pairs = _flatten(record)
+    rows = [
+        (_truncate(name, 80), _truncate(_text(value)))
+        for name, value in itertools.islice(pairs, FIELDS_PER_RECORD)
+    ]
+    return RecordView(rows=rows, more_fields=sum(1 for _pair in pairs))
+
+
+_PREFIX = '{"category": '
+_DECODER = json.JSONDecoder()
+
+
+def _category_of(line: str) -> str | None:
+    """The category of a JSON line, read from its start without parsing the record (the lines
+    are written by dsar.runs.JsonLinesSink with the category first)."""
+    if not line.startswith(_PREFIX):
+        return None
+    try:
+        value, _end = _DECODER.raw_decode(line, len(_PREFIX))
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _sample(path: Path, counts: Mapping[str, int]) -> list[CategoryView]:
+    """The first records of each category, within the report's bounds. With the counts known
+    from the run's summary, reading stops as soon as every category has its share; without
+    them, the remaining lines are only counted."""
+    known = bool(counts)
+    categories = {name: CategoryView(name, int(total)) for name, total in counts.items()}
+    wanted = {name: min(view.total, RECORDS_PER_CATEGORY) for name, view in categories.items()}
+    tally: Counter[str] = Counter()
+    rows_left = ROWS_PER_SYSTEM
+    with path.open(encoding="utf-8") as stream:
+        for line in stream:
+            if not line.strip():
+                continue
+            item: dict[str, Any] | None = None
+            category = _category_of(line)
+            if category is None:
+                item = json.loads(line)
+                category = str(item.get("category", ""))
+            tally[category] += 1
+            view = categories.setdefault(category, CategoryView(category, 0))
+            if rows_left > 0 and len(view.records) < RECORDS_PER_CATEGORY:
+                item = item if item is not None else json.loads(line)
+                record = _record_view(item.get("record"))
+                if len(record.rows) <= rows_left:
+                    view.records.append(record)
+                    rows_left -= len(record.rows)
+                else:
+                    rows_left = 0
+            if known and (
+                rows_left == 0
+                or all(len(categories[name].records) >= n for name, n in wanted.items())
+            ):
+                break
+    if not known:
+        for name, view in categories.items():
+            view.total = tally[name]
+    return [view for view in categories.values() if view.total]
+
+
+def _holds_data(run: SystemRun) -> bool:
+    if run.status != RunStatus.SUCCEEDED:
+        return False
+    task = getattr(run, "manual_task", None)
+    if task is not None:
+        return bool(task.data_found)
+    return bool(run.summary.get("found"))
+
+
+def _system_view(run: SystemRun) -> SystemView:
+    counts = {str(k): int(v) for k, v in (run.summary.get("counts") or {}).items()}
+    holds_data = _holds_data(run)
+    categories: list[CategoryView] = []
+    if holds_data and run.result_file:
+        path = Path(settings.MEDIA_ROOT) / run.result_file
+        if path.exists():
+            categories = _sample(path, counts)
+    if not categories:
+        categories = [CategoryView(name, total) for name, total in counts.items() if total]
+    return SystemView(
+        name=run.system.name,
+        holds_data=holds_data,
+        failed=run.status == RunStatus.FAILED,
+        total=sum(view.total for view in categories),
+        categories=categories,
+        manual_outcome=_manual_outcome(run),
+    )
+
+
+def render_report(case: Case, target: Path) -> Path:
+    """The access (or portability) report: a letter, each system's data in a readable sample,
+    the Art. 15 information of every activity that uses the data, the person's rights."""
+    with translation.override(case.language):
+        information = access_information(case)
+    systems = [_system_view(run) for run in _runs(case)]
+    return _render(
+        "report.html",
+        {
+            "title": _("Your personal data"),
+            "systems": systems,
+            "activities": information["processing_activities"],
+            "received": case.received_at,
+            "completed": case.closed_at or timezone.now(),
+            "portability": case.type == CaseType.PORTABILITY,
+            "records_per_category": RECORDS_PER_CATEGORY,
+        },
+        case=case,
+        target=target,
+    )
+
+
+# --- The erasure certificate ----------------------------------------------------------------
+
+
+def _redact(text: str, case: Case) -> str:
+    """Staff write outcomes by hand; the certificate repeats none of the erased data."""
+    for secret in (case.email, case.name):
+        if secret.strip():
+            text = re.sub(re.escape(secret.strip()), "[…]", text, flags=re.IGNORECASE)
+    return text
+
+
+def _erasure_outcome(run: SystemRun, case: Case) -> str:
+    manual = _manual_outcome(run)
+    if run.status != RunStatus.SUCCEEDED:
+        return NOT_DONE
+    if manual is not None:
+        return _redact(manual, case)
+    if not run.summary.get("found"):
+        return NOTHING_FOUND
+    if run.summary.get("retained"):
+        return KEPT
+    return ERASED
+
+
+def _completed_day(case: Case, runs: list[SystemRun]) -> dt.date | None:
+    """The day the case closed; before that, the day its last system finished."""
+    if case.closed_at is not None:
+        return _local_day(case.closed_at)
+    finished = [run.finished_at for run in runs if run.finished_at is not None]
+    return _local_day(max(finished)) if finished else None
+
+
+def certificate_content(case: Case) -> dict[str, Any]:
+    """The facts an erasure certificate prints, in a canonical form for its checksum."""
+    runs = _runs(case)
+    days = {
+        "received": _local_day(case.received_at),
+        "verified": _local_day(case.verified_at),
+        "completed": _completed_day(case, runs),
+    }
+    return {
+        "reference": case.reference,
+        **{name: day.isoformat() if day else None for name, day in days.items()},
+        "systems": [
+            {
+                "system": run.system.name,
+                "outcome": _erasure_outcome(run, case),
+                "retained": [
+                    {
+                        "activity": str(item.get("activity", "")),
+                        "obligation": _redact(str(item.get("obligation", "")), case),
+                        "until": str(item.get("until", "")),
+                    }
+                    for item in run.summary.get("retained") or []
+                ],
+            }
+            for run in runs
+        ],
+    }
+
+
+def certificate_checksum(case: Case) -> str:
+    """HMAC-SHA256 of the certificate's facts, keyed with the secret key: staff recompute it
+    to check that a certificate shown to them is one we issued, unchanged."""
+    canonical = json.dumps(certificate_content(case), sort_keys=True)
+    return salted_hmac(CERTIFICATE_SALT, canonical, algorithm="sha256").hexdigest()
+
+
+def _day(iso: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(iso) if iso else None
+
+
+def render_certificate(case: Case, target: Path) -> Path:
+    """The erasure certificate: what each system did, what it keeps under which obligation
+    and until when; never the person's name, address or the erased data."""
+    content = certificate_content(case)
+    systems = [
+        {
+            "system": item["system"],
+            "outcome": OUTCOME_LABELS.get(item["outcome"], item["outcome"]),
+            "retained": [
+                {**kept, "until": _day(kept["until"]) or kept["until"]} for kept in item["retained"]
+            ],
+        }
+        for item in content["systems"]
+    ]
+    return _render(
+        "certificate.html",
+        {
+            "title": _("Erasure certificate"),
+            "received": _day(content["received"]),
+            "verified": _day(content["verified"]),
+            "completed": _day(content["completed"]),
+            "systems": systems,
+            "checksum": certificate_checksum(case),
+        },
+        case=case,
+        target=target,
+    )
+
+
+# --- The confirmation of a restriction, objection or correction -----------------------------
+
+
+@dataclass
+class ActionView:
+    system: str
+    found: bool
+    done: bool
+    summary: str
+    changed: list[str]
+    more_changed: int
+    manual_outcome: str | None
+
+
+def _action_view(run: SystemRun) -> ActionView:
+    changed = [str(item) for item in run.summary.get("changed") or []]
+    return ActionView(
+        system=run.system.name,
+        found=bool(run.summary.get("found")),
+        done=run.status == RunStatus.SUCCEEDED,
+        summary=str(run.summary.get("summary", "")),
+        changed=changed[:CHANGES_PER_SYSTEM],
+        more_changed=max(len(changed) - CHANGES_PER_SYSTEM, 0),
+        manual_outcome=_manual_outcome(run),
+    )
+
+
+CONFIRMATION_TITLES: dict[str, StrOrPromise] = {
+    CaseType.RESTRICTION: _("Confirmation of the restriction of processing"),
+    CaseType.OBJECTION: _("Confirmation of your objection"),
+    CaseType.RECTIFICATION: _("Confirmation of the correction of your data"),
+}
+
+
+def render_confirmation(case: Case, target: Path) -> Path:
+    """What was done where for a restriction, objection or correction; for a correction, the
+    decision on each field (not the values), for an objection the decision and its grounds."""
+    changes = [
+        {
+            "field": change.get_field_display(),
+            "decision": change.get_decision_display(),
+            "refused": change.decision == ChangeDecision.REFUSED,
+            "reason": change.reason,
+        }
+        for change in case.changes.order_by("id")
+    ]
+    scope = case.details.get("objection_scope")
+    return _render(
+        "confirmation.html",
+        {
+            "title": CONFIRMATION_TITLES.get(case.type, _("Confirmation")),
+            "runs": [_action_view(run) for run in _runs(case)],
+            "changes": changes if case.type == CaseType.RECTIFICATION else [],
+            "objection_scope": ObjectionScope(scope).label
+            if scope in ObjectionScope.values
+            else "",
+            "decision": case.details.get("decision", ""),
+            "decision_grounds": case.details.get("decision_grounds", ""),
+            "received": case.received_at,
+            "completed": case.closed_at or timezone.now(),
+        },
+        case=case,
+        target=target,
+    )
