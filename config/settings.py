@@ -163,6 +163,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dsar.tasks.expire_unverified_cases_task",
         "schedule": 15 * 60,
     },
+    "delete-expired-artifacts": {
+        "task": "dsar.tasks.delete_expired_artifacts_task",
+        "schedule": 60 * 60,
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------------
@@ -225,6 +229,9 @@ DSAR = {
     # Request types that staff review before any system is touched (corrections and
     # objections to other processing are always reviewed).
     "REVIEW_TYPES": env.list("DSAR_REVIEW_TYPES", default=[]),
+    "DOWNLOAD_TTL_DAYS": env.int("DSAR_DOWNLOAD_TTL_DAYS", default=14),
+    "DOWNLOAD_MAX": env.int("DSAR_DOWNLOAD_MAX", default=10),
+    "DOWNLOAD_CODE_TTL_MINUTES": env.int("DSAR_DOWNLOAD_CODE_TTL_MINUTES", default=15),
     "RUN_MAX_ATTEMPTS": env.int("DSAR_RUN_MAX_ATTEMPTS", default=6),
     "RUN_BACKOFF_SECONDS": env.float("DSAR_RUN_BACKOFF_SECONDS", default=5.0),
     "RUN_BACKOFF_MAX_SECONDS": env.float("DSAR_RUN_BACKOFF_MAX_SECONDS", default=600.0),
@@ -263,5 +270,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # httpx logs every URL at INFO, and some carry a subject's email address.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }

@@ -19,6 +19,7 @@ from . import transitions
 from .admin_actions import ACTIONS, ACTIONS_BY_KEY
 from .events import staff_actor
 from .models import (
+    Artifact,
     Case,
     CaseStatus,
     Controller,
@@ -55,6 +56,21 @@ class RectificationChangeInline(admin.TabularInline[RectificationChange, Case]):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is not None and obj.type == "rectification"
+
+
+class ArtifactInline(admin.TabularInline[Artifact, Case]):
+    model = Artifact
+    fields = ("kind", "filename", "size", "sha256", "checksum", "expires_at", "downloads")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("deliverables")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class SystemRunInline(admin.TabularInline[SystemRun, Case]):
@@ -125,7 +141,7 @@ class CaseAdmin(admin.ModelAdmin[Case]):
     search_fields = ("reference", "email")
     ordering = ("due_date", "id")
     list_select_related = ("assignee",)
-    inlines = (RectificationChangeInline, SystemRunInline, EventInline)
+    inlines = (RectificationChangeInline, SystemRunInline, ArtifactInline, EventInline)
     change_form_template = "admin/dsar/case/change_form.html"
 
     def get_urls(self) -> list[URLPattern]:
@@ -154,11 +170,14 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         form = action.form(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
-                action.run(case, form.cleaned_data, staff_actor(request.user.get_username()))
+                said = action.run(case, form.cleaned_data, staff_actor(request.user.get_username()))
             except (transitions.ReviewIncomplete, transitions.TransitionNotAllowed) as error:
                 form.add_error(None, str(error))
             else:
-                self.message_user(request, _("%(action)s: done.") % {"action": action.label})
+                message = said if isinstance(said, str) else None
+                self.message_user(
+                    request, message or _("%(action)s: done.") % {"action": action.label}
+                )
                 return HttpResponseRedirect(reverse("admin:dsar_case_change", args=[case.pk]))
         context = {
             **self.admin_site.each_context(request),

@@ -12,7 +12,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from . import transitions
-from .models import Case, CaseStatus, CaseType
+from .models import ArtifactKind, Case, CaseStatus, CaseType
 
 
 class NoteForm(forms.Form):
@@ -49,6 +49,37 @@ class RejectForm(forms.Form):
     )
 
 
+class CertificateForm(forms.Form):
+    checksum = forms.RegexField(
+        label=_("Checksum printed on the certificate"),
+        regex=r"^\s*[0-9a-fA-F]{64}\s*$",
+        error_messages={"invalid": _("A checksum has 64 hexadecimal characters.")},
+    )
+
+
+def _verify_certificate(case: Case, data: dict[str, object], actor: str) -> str:
+    from .deliverables.pdf import certificate_checksum
+
+    printed = str(data["checksum"]).strip().lower()
+    artifact = case.artifacts.filter(kind=ArtifactKind.CERTIFICATE_PDF).first()
+    issued = artifact.checksum if artifact else ""
+    current = certificate_checksum(case)
+    if printed == issued == current:
+        return str(_("Genuine: the checksum is the one we issued, and the case still says so."))
+    if printed == issued:
+        return str(
+            _("Issued by us, but the case's record has changed since: look at its timeline.")
+        )
+    return str(_("NOT GENUINE: we never issued a certificate with this checksum for this case."))
+
+
+def _rebuild(case: Case, data: dict[str, object], actor: str) -> str:
+    from .tasks import rebuild_deliverables_task
+
+    rebuild_deliverables_task.delay(case.pk)
+    return str(_("The files are being built again; reload the case in a minute."))
+
+
 class RestrictionLiftForm(forms.Form):
     lift_on = forms.DateField(
         label=_("Lift the restriction on"), widget=forms.DateInput(attrs={"type": "date"})
@@ -71,6 +102,7 @@ class CaseAction:
     label: StrOrPromise
     form: type[forms.Form]
     applies: Callable[[Case], bool]
+    # Returns what to tell the member of staff, when there is more to say than "done".
     run: Callable[[Case, dict[str, object], str], object]
 
 
@@ -130,6 +162,22 @@ ACTIONS = [
             reason=str(data["reason"]),
             actor=actor,
         ),
+    ),
+]
+ACTIONS += [
+    CaseAction(
+        "rebuild-deliverables",
+        _("Build the files again"),
+        NoteForm,
+        lambda case: case.status == CaseStatus.COMPLETED,
+        _rebuild,
+    ),
+    CaseAction(
+        "verify-certificate",
+        _("Verify a deletion certificate"),
+        CertificateForm,
+        lambda case: case.artifacts.filter(kind=ArtifactKind.CERTIFICATE_PDF).exists(),
+        _verify_certificate,
     ),
 ]
 ACTIONS_BY_KEY = {action.key: action for action in ACTIONS}

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 
-from .models import Case, Controller, SystemRun
+from .models import Case, Controller, DownloadLink, SystemRun
 from .tokens import status_key
 
 
@@ -113,6 +113,33 @@ def send_restriction_lift_notice(case: Case) -> None:
                 "lift_on": case.details.get("restriction_lift_on", ""),
                 "reason": case.details.get("restriction_lift_reason", ""),
             },
+        )
+
+
+def send_completion_email(case: Case, *, token: str) -> None:
+    with translation.override(case.language):
+        _send(
+            case,
+            template="completed",
+            subject=gettext("Your request %(reference)s is answered")
+            % {"reference": case.reference},
+            tag="completed",
+            context={
+                "link": absolute(reverse("dsar:download", args=[token])),
+                "days": settings.DSAR["DOWNLOAD_TTL_DAYS"],
+            },
+        )
+
+
+def send_download_code(link: DownloadLink, *, code: str) -> None:
+    case = link.case
+    with translation.override(case.language):
+        _send(
+            case,
+            template="download_code",
+            subject=gettext("Your code: %(code)s") % {"code": code},
+            tag="download-code",
+            context={"code": code, "minutes": settings.DSAR["DOWNLOAD_CODE_TTL_MINUTES"]},
         )
 
 

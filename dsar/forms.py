@@ -224,3 +224,19 @@ class InformationForm(AccessibleForm):
         label=_("Your answer"),
         error_messages={"required": _("Please write your answer.")},
     )
+
+
+class CodeForm(AccessibleForm):
+    """The one-time code that opens a download link."""
+
+    code = forms.RegexField(
+        regex=r"^\s*\d{6}\s*$",
+        label=_("Code from the email"),
+        max_length=12,
+        error_messages={
+            "required": _("Please enter the code from the email."),
+            "invalid": _("The code has six digits."),
+            "wrong": _("This code is not right, or no longer valid. Ask for a new one."),
+        },
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )

@@ -465,3 +465,55 @@ class SuppressionEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} ({self.created_at:%Y-%m-%d})"
+
+
+class ArtifactKind(models.TextChoices):
+    EXPORT_ZIP = "export_zip", _("Export (ZIP)")
+    REPORT_PDF = "report_pdf", _("Report (PDF)")
+    CERTIFICATE_PDF = "certificate_pdf", _("Deletion certificate (PDF)")
+    CONFIRMATION_PDF = "confirmation_pdf", _("Confirmation (PDF)")
+
+
+class Artifact(models.Model):
+    """A deliverable file of a case, kept in storage (never a public path) until it expires."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="artifacts")
+    kind = models.CharField(_("kind"), max_length=20, choices=ArtifactKind.choices)
+    path = models.CharField(max_length=300)
+    filename = models.CharField(_("file name"), max_length=120)
+    content_type = models.CharField(max_length=80)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    size = models.PositiveBigIntegerField(_("size in bytes"))
+    # The certificate's keyed checksum over the facts it states, for later verification.
+    checksum = models.CharField(_("certificate checksum"), max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    downloads = models.PositiveIntegerField(_("downloads"), default=0)
+
+    class Meta:
+        ordering = ["case_id", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "kind"], name="one_artifact_per_kind")
+        ]
+        verbose_name = _("deliverable")
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class DownloadLink(models.Model):
+    """The person's way to their files: an unguessable token (stored hashed) bound to the case,
+    expiring, limited in uses, opened with a one-time code sent to their email."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="download_links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    max_downloads = models.PositiveIntegerField(default=10)
+    downloads = models.PositiveIntegerField(default=0)
+    code_hash = models.CharField(max_length=64, blank=True)
+    code_expires_at = models.DateTimeField(null=True, blank=True)
+    code_attempts = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"download link of {self.case_id}"

@@ -6,9 +6,10 @@ from celery import Task, chord, group, shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
 
-from . import emails, runs, transitions
+from . import downloads, emails, runs, transitions
+from .deliverables.assemble import build_artifacts, delete_expired_artifacts
 from .events import SYSTEM, append_event
-from .models import Case, CaseStatus, SystemRun
+from .models import Case, CaseStatus, DownloadLink, SystemRun
 from .tokens import issue_verification
 
 # Sending fails for passing reasons (SMTP or ESP down): retry with backoff, boundedly often.
@@ -50,6 +51,38 @@ def send_information_request_task(case_id: int) -> None:
 @email_task
 def send_restriction_lift_email_task(case_id: int) -> None:
     emails.send_restriction_lift_notice(Case.objects.get(pk=case_id))
+
+
+@shared_task(
+    autoretry_for=(OperationalError, OSError),
+    retry_backoff=5,
+    retry_jitter=True,
+    max_retries=5,
+)
+def assemble_deliverables_task(case_id: int) -> None:
+    """Build the completed case's files, then email the person a download link."""
+    case = Case.objects.get(pk=case_id)
+    build_artifacts(case)
+    token = downloads.issue_link(case)
+    emails.send_completion_email(case, token=token)
+
+
+@shared_task(autoretry_for=(OperationalError, OSError), retry_backoff=5, max_retries=5)
+def rebuild_deliverables_task(case_id: int) -> None:
+    """Staff asked for the files again (after a fix): rebuild them, send nothing."""
+    build_artifacts(Case.objects.get(pk=case_id))
+
+
+@email_task
+def send_download_code_task(link_id: int) -> None:
+    """Issue a one-time code and email it; the raw code exists only here and in the email."""
+    link = DownloadLink.objects.select_related("case").get(pk=link_id)
+    emails.send_download_code(link, code=downloads.issue_code(link))
+
+
+@shared_task
+def delete_expired_artifacts_task() -> int:
+    return delete_expired_artifacts()
 
 
 @shared_task

@@ -367,6 +367,7 @@ def settle_case(case_id: int) -> Case:
                 _move(case, S.AWAITING_MANUAL, actor=SYSTEM, action="waiting_for_manual_work")
             return case
         _move(case, S.COMPLETED, actor=SYSTEM, action="completed")
+        transaction.on_commit(lambda: tasks.assemble_deliverables_task.delay(case_id))
     return case
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import outbox, public
+from .views import downloads, outbox, public
 
 app_name = "dsar"
 
@@ -12,5 +12,7 @@ urlpatterns = [
     path("verify/<str:token>/", public.verify, name="verify"),
     path("verify/<str:token>/resend/", public.resend, name="resend"),
     path("status/<str:key>/", public.status, name="status"),
+    path("download/<str:token>/", downloads.download_page, name="download"),
+    path("download/<str:token>/<slug:kind>/", downloads.download_file, name="download_file"),
     path("dev/outbox/", outbox.outbox, name="outbox"),
 ]

@@ -29,8 +29,15 @@ from django_stubs_ext import StrOrPromise
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
-from dsar.models import Case, CaseType, ChangeDecision, Controller, ObjectionScope, RunStatus
-from dsar.models import SystemRun
+from dsar.models import (
+    Case,
+    CaseType,
+    ChangeDecision,
+    Controller,
+    ObjectionScope,
+    RunStatus,
+    SystemRun,
+)
 from dsar.rights import access_information
 
 TEMPLATE_DIR = Path(settings.BASE_DIR) / "templates" / "deliverables"
@@ -38,6 +45,7 @@ TEMPLATE_DIR = Path(settings.BASE_DIR) / "templates" / "deliverables"
 # The report's bounds: what a person can read, and what WeasyPrint lays out in a second or two.
 RECORDS_PER_CATEGORY = 20
 ROWS_PER_SYSTEM = 200
+ROWS_PER_REPORT = 600
 FIELDS_PER_RECORD = 20
 VALUE_CHARS = 300
 CHANGES_PER_SYSTEM = 50
@@ -118,7 +126,7 @@ def _render(template: str, context: dict[str, Any], *, case: Case, target: Path)
 
 
 def _runs(case: Case) -> list[SystemRun]:
-    return list(case.runs.select_related("system", "manual_task").order_by("system__name"))
+    return list(case.runs.select_related("system", "manual_task").order_by("system__name", "pk"))
 
 
 def _manual_outcome(run: SystemRun) -> str | None:
@@ -150,6 +158,10 @@ class CategoryView:
     @property
     def more(self) -> int:
         return max(self.total - len(self.records), 0)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(record.rows) for record in self.records)
 
 
 @dataclass
@@ -210,15 +222,15 @@ def _category_of(line: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _sample(path: Path, counts: Mapping[str, int]) -> list[CategoryView]:
-    """The first records of each category, within the report's bounds. With the counts known
-    from the run's summary, reading stops as soon as every category has its share; without
-    them, the remaining lines are only counted."""
+def _sample(path: Path, counts: Mapping[str, int], *, rows: int) -> list[CategoryView]:
+    """The first records of each category, in at most ``rows`` key/value rows. With the counts
+    known from the run's summary, reading stops as soon as every category has its share;
+    without them, the remaining lines are only counted."""
     known = bool(counts)
     categories = {name: CategoryView(name, int(total)) for name, total in counts.items()}
     wanted = {name: min(view.total, RECORDS_PER_CATEGORY) for name, view in categories.items()}
     tally: Counter[str] = Counter()
-    rows_left = ROWS_PER_SYSTEM
+    rows_left = rows
     with path.open(encoding="utf-8") as stream:
         for line in stream:
             if not line.strip():
@@ -258,14 +270,13 @@ def _holds_data(run: SystemRun) -> bool:
     return bool(run.summary.get("found"))
 
 
-def _system_view(run: SystemRun) -> SystemView:
+def _system_view(run: SystemRun, *, rows: int) -> SystemView:
     counts = {str(k): int(v) for k, v in (run.summary.get("counts") or {}).items()}
     holds_data = _holds_data(run)
     categories: list[CategoryView] = []
-    if holds_data and run.result_file:
-        path = Path(settings.MEDIA_ROOT) / run.result_file
-        if path.exists():
-            categories = _sample(path, counts)
+    path = Path(settings.MEDIA_ROOT) / run.result_file if run.result_file else None
+    if holds_data and path is not None and path.exists() and (rows > 0 or not counts):
+        categories = _sample(path, counts, rows=rows)
     if not categories:
         categories = [CategoryView(name, total) for name, total in counts.items() if total]
     return SystemView(
@@ -283,7 +294,12 @@ def render_report(case: Case, target: Path) -> Path:
     the Art. 15 information of every activity that uses the data, the person's rights."""
     with translation.override(case.language):
         information = access_information(case)
-    systems = [_system_view(run) for run in _runs(case)]
+    systems = []
+    rows_left = ROWS_PER_REPORT
+    for run in _runs(case):
+        system = _system_view(run, rows=min(ROWS_PER_SYSTEM, rows_left))
+        rows_left -= sum(category.rows for category in system.categories)
+        systems.append(system)
     return _render(
         "report.html",
         {
@@ -369,7 +385,10 @@ def certificate_checksum(case: Case) -> str:
 
 
 def _day(iso: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(iso) if iso else None
+    try:
+        return dt.date.fromisoformat(iso) if iso else None
+    except ValueError:
+        return None
 
 
 def render_certificate(case: Case, target: Path) -> Path:

@@ -1,0 +1,163 @@
+"""The export ZIP of an access or portability case, written as a stream.
+
+Per system one JSON file (the records as the system holds them) and one CSV file per category;
+the Art. 15 information as JSON; a README in the person's language; and a manifest listing every
+file with its SHA-256 and record count. Records flow from the runs' JSON-lines files straight
+into the archive, so memory stays bounded however much data a person has.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from ..models import Case, RunStatus, SystemRun
+from ..rights import access_information, portable_systems
+
+
+@dataclass
+class ZipSummary:
+    records: int
+    files: int
+
+
+class _HashingWriter(io.RawIOBase):
+    """Counts and hashes the bytes on their way into the archive."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target = target
+        self.sha256 = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self.sha256.update(chunk)
+        self.target.write(chunk)
+        return len(chunk)
+
+
+class _Archive:
+    def __init__(self, zip_file: zipfile.ZipFile) -> None:
+        self.zip_file = zip_file
+        self.manifest: list[dict[str, Any]] = []
+
+    def text_file(self, name: str, *, records: int | None = None) -> _TextEntry:
+        return _TextEntry(self, name, records)
+
+
+class _TextEntry:
+    def __init__(self, archive: _Archive, name: str, records: int | None) -> None:
+        self.archive = archive
+        self.name = name
+        self.records = records
+
+    def __enter__(self) -> io.TextIOWrapper:
+        self._raw = self.archive.zip_file.open(self.name, "w", force_zip64=True)
+        self._hashing = _HashingWriter(self._raw)
+        self._text = io.TextIOWrapper(
+            io.BufferedWriter(self._hashing, buffer_size=1 << 16), encoding="utf-8", newline=""
+        )
+        return self._text
+
+    def __exit__(self, *exc: object) -> None:
+        self._text.flush()
+        self._text.detach()
+        self._raw.close()
+        entry: dict[str, Any] = {"file": self.name, "sha256": self._hashing.sha256.hexdigest()}
+        if self.records is not None:
+            entry["records"] = self.records
+        self.archive.manifest.append(entry)
+
+
+def _records(run: SystemRun) -> Iterator[tuple[str, dict[str, Any]]]:
+    path = Path(settings.MEDIA_ROOT) / run.result_file
+    with path.open(encoding="utf-8") as stream:
+        for line in stream:
+            item = json.loads(line)
+            yield item["category"], item["record"]
+
+
+def _flatten(record: dict[str, Any]) -> dict[str, str]:
+    """One CSV row: nested values become JSON text, so every cell is a plain string."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        for key, value in record.items()
+    }
+
+
+def _export_runs(case: Case, *, portable_only: bool) -> list[tuple[SystemRun, set[str] | None]]:
+    if portable_only:
+        return [(run, set(run.system.portable_categories)) for run in portable_systems(case)]
+    runs = (
+        case.runs.filter(status=RunStatus.SUCCEEDED)
+        .exclude(result_file="")
+        .select_related("system")
+        .order_by("system__name")
+    )
+    return [(run, None) for run in runs]
+
+
+def build_export_zip(case: Case, target: Path, *, portable_only: bool = False) -> ZipSummary:
+    """Write the case's export to ``target``; for portability only what the person provided."""
+    total = 0
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        archive = _Archive(zf)
+        for run, categories in _export_runs(case, portable_only=portable_only):
+            key = run.system.key
+            counts: dict[str, int] = {}
+            columns: dict[str, dict[str, None]] = {}
+            # First pass: the columns of each category's CSV (keys only, never the records).
+            for category, record in _records(run):
+                if categories is not None and category not in categories:
+                    continue
+                counts[category] = counts.get(category, 0) + 1
+                columns.setdefault(category, {}).update(dict.fromkeys(record))
+            system_records = sum(counts.values())
+            total += system_records
+            with archive.text_file(f"{key}/{key}.json", records=system_records) as out:
+                out.write(json.dumps({"system": run.system.name, "counts": counts})[:-1])
+                out.write(', "records": [')
+                first = True
+                for category, record in _records(run):
+                    if categories is not None and category not in categories:
+                        continue
+                    out.write("" if first else ",")
+                    out.write("\n" + json.dumps({"category": category, "record": record}))
+                    first = False
+                out.write("\n]}\n")
+            for category, names in columns.items():
+                with archive.text_file(f"{key}/{category}.csv", records=counts[category]) as out:
+                    writer = csv.DictWriter(out, fieldnames=list(names), extrasaction="ignore")
+                    writer.writeheader()
+                    for row_category, record in _records(run):
+                        if row_category == category:
+                            writer.writerow(_flatten(record))
+        with archive.text_file("art15-information.json") as out:
+            json.dump(access_information(case), out, indent=2, ensure_ascii=False)
+        with translation.override(case.language), archive.text_file("README.txt") as out:
+            out.write(
+                render_to_string(
+                    "deliverables/export_readme.txt",
+                    {"case": case, "portable_only": portable_only, "generated": timezone.now()},
+                )
+            )
+        manifest = {
+            "reference": case.reference,
+            "generated_at": timezone.now().isoformat(),
+            "files": archive.manifest,
+        }
+        zf.writestr("manifest.json", json.dumps(manifest, indent=2))
+    return ZipSummary(records=total, files=len(archive.manifest) + 1)

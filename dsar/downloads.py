@@ -1,0 +1,108 @@
+"""The person's download link: a hashed, expiring, use-limited token, opened with a one-time
+code sent to the case's email address."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .events import SUBJECT, append_event
+from .models import Artifact, Case, DownloadLink
+
+MAX_CODE_ATTEMPTS = 5
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def issue_link(case: Case, *, now: dt.datetime | None = None) -> str:
+    """A new link for the case; returns the raw token (only its hash is stored)."""
+    now = now or timezone.now()
+    token = secrets.token_urlsafe(32)
+    DownloadLink.objects.create(
+        case=case,
+        token_hash=_hash(token),
+        created_at=now,
+        expires_at=now + dt.timedelta(days=settings.DSAR["DOWNLOAD_TTL_DAYS"]),
+        max_downloads=settings.DSAR["DOWNLOAD_MAX"],
+    )
+    return token
+
+
+def find_link(token: str) -> DownloadLink | None:
+    if not token or len(token) > 128:
+        return None
+    token_hash = _hash(token)
+    link = DownloadLink.objects.select_related("case").filter(token_hash=token_hash).first()
+    if link is None or not hmac.compare_digest(link.token_hash, token_hash):
+        return None
+    return link
+
+
+@dataclass(frozen=True)
+class LinkState:
+    usable: bool
+    reason: str = ""  # "expired" or "used_up"
+
+
+def link_state(link: DownloadLink, *, now: dt.datetime | None = None) -> LinkState:
+    if link.expires_at <= (now or timezone.now()):
+        return LinkState(False, "expired")
+    if link.downloads >= link.max_downloads:
+        return LinkState(False, "used_up")
+    return LinkState(True)
+
+
+def issue_code(link: DownloadLink) -> str:
+    """A fresh six-digit code for the link, valid for a few minutes; returns it raw."""
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    DownloadLink.objects.filter(pk=link.pk).update(
+        code_hash=_hash(f"{link.pk}:{code}"),
+        code_expires_at=timezone.now()
+        + dt.timedelta(minutes=settings.DSAR["DOWNLOAD_CODE_TTL_MINUTES"]),
+        code_attempts=0,
+    )
+    return code
+
+
+def check_code(link: DownloadLink, code: str) -> bool:
+    """True once for the right code; a few wrong tries spend the code."""
+    with transaction.atomic():
+        locked = DownloadLink.objects.select_for_update().get(pk=link.pk)
+        if (
+            not locked.code_hash
+            or locked.code_expires_at is None
+            or locked.code_expires_at <= timezone.now()
+            or locked.code_attempts >= MAX_CODE_ATTEMPTS
+        ):
+            return False
+        if hmac.compare_digest(locked.code_hash, _hash(f"{link.pk}:{code.strip()}")):
+            locked.code_hash = ""
+            locked.save(update_fields=["code_hash"])
+            return True
+        locked.code_attempts += 1
+        locked.save(update_fields=["code_attempts"])
+        return False
+
+
+def record_download(link: DownloadLink, artifact: Artifact) -> bool:
+    """Count one download against the link's limit; False when the limit is reached."""
+    with transaction.atomic():
+        counted = DownloadLink.objects.filter(
+            pk=link.pk, downloads__lt=F("max_downloads"), expires_at__gt=timezone.now()
+        ).update(downloads=F("downloads") + 1)
+        if counted != 1:
+            return False
+        Artifact.objects.filter(pk=artifact.pk).update(downloads=F("downloads") + 1)
+        case = Case.objects.select_for_update().get(pk=link.case_id)
+        append_event(case, actor=SUBJECT, action="downloaded", data={"kind": artifact.kind})
+    return True

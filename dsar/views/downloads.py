@@ -1,0 +1,102 @@
+"""The person's download page: a one-time code first, then the case's files, each download
+counted and logged. Files come from storage through this view, never from a public path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.core import is_ratelimited
+
+from .. import downloads, tasks
+from ..forms import CodeForm
+from ..models import Artifact, DownloadLink
+
+_SESSION_KEY = "dsar_download_links"
+
+
+def _confirmed(request: HttpRequest, link: DownloadLink) -> bool:
+    return link.pk in request.session.get(_SESSION_KEY, [])
+
+
+def _refused(request: HttpRequest, link: DownloadLink | None) -> HttpResponse | None:
+    if link is None:
+        return render(request, "dsar/download_refused.html", {"reason": "invalid"}, status=404)
+    state = downloads.link_state(link)
+    if not state.usable:
+        return render(request, "dsar/download_refused.html", {"reason": state.reason}, status=410)
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def download_page(request: HttpRequest, token: str) -> HttpResponse:
+    link = downloads.find_link(token)
+    refused = _refused(request, link)
+    if refused is not None or link is None:
+        return refused or HttpResponse(status=404)
+    form = CodeForm()
+    code_sent = False
+    if request.method == "POST" and "send_code" in request.POST:
+        limited = is_ratelimited(
+            request,
+            group="dsar.download.code",
+            key=lambda _g, _r: str(link.pk),
+            rate="5/h",
+            increment=True,
+        )
+        if limited:
+            return render(request, "dsar/rate_limited.html", status=429)
+        tasks.send_download_code_task.delay(link.pk)
+        code_sent = True
+    elif request.method == "POST":
+        form = CodeForm(request.POST)
+        if form.is_valid():
+            if downloads.check_code(link, form.cleaned_data["code"]):
+                request.session.cycle_key()
+                request.session[_SESSION_KEY] = [
+                    *request.session.get(_SESSION_KEY, []),
+                    link.pk,
+                ]
+                return redirect("dsar:download", token=token)
+            form.add_error("code", form.fields["code"].error_messages["wrong"])
+    if not _confirmed(request, link):
+        return render(
+            request,
+            "dsar/download_code.html",
+            {"form": form, "code_sent": code_sent, "case": link.case},
+            status=400 if form.errors else 200,
+        )
+    artifacts = Artifact.objects.filter(case=link.case).order_by("kind")
+    return render(
+        request,
+        "dsar/download.html",
+        {"case": link.case, "artifacts": artifacts, "link": link, "token": token},
+    )
+
+
+@require_GET
+def download_file(request: HttpRequest, token: str, kind: str) -> HttpResponseBase:
+    link = downloads.find_link(token)
+    refused = _refused(request, link)
+    if refused is not None or link is None:
+        return refused or HttpResponse(status=404)
+    if not _confirmed(request, link):
+        return redirect("dsar:download", token=token)
+    # Bound to the link's own case: another case's files cannot be named here.
+    artifact = Artifact.objects.filter(case=link.case, kind=kind).first()
+    if artifact is None:
+        return render(request, "dsar/download_refused.html", {"reason": "invalid"}, status=404)
+    if not downloads.record_download(link, artifact):
+        return render(request, "dsar/download_refused.html", {"reason": "used_up"}, status=410)
+    path = Path(settings.MEDIA_ROOT) / artifact.path
+    response = FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=artifact.filename,
+        content_type=artifact.content_type,
+    )
+    response["Cache-Control"] = "no-store"
+    return response

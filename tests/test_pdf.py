@@ -1,0 +1,279 @@
+"""The PDF deliverables as the person and staff read them: text extracted with pypdf."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import formats, timezone, translation
+from pypdf import PdfReader
+
+from dsar.deliverables.pdf import (
+    certificate_checksum,
+    render_certificate,
+    render_confirmation,
+    render_report,
+)
+from dsar.models import (
+    Case,
+    CaseStatus,
+    CaseType,
+    ChangeDecision,
+    Controller,
+    DataSystem,
+    LegalBasis,
+    ProcessingActivity,
+    RectificationChange,
+    RunStatus,
+    SystemRun,
+)
+from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory
+
+pytestmark = pytest.mark.django_db
+
+ART15_HEADINGS = [
+    "Purposes",
+    "Categories of personal data",
+    "Recipients",
+    "Retention",
+    "Source",
+    "Transfers to third countries",
+    "Safeguards",
+    "Automated decision-making",
+    "Legal basis",
+]
+
+
+@pytest.fixture
+def media(settings: Any, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return Path(settings.MEDIA_ROOT)
+
+
+@pytest.fixture
+def controller() -> Controller:
+    return Controller.objects.create(
+        name="Example Software GmbH",
+        address="Musterstraße 1\n12345 Musterstadt",
+        contact_email="privacy@example-software.test",
+        dpo_name="Dana Officer",
+        dpo_contact="dpo@example-software.test",
+        supervisory_authority="Landesbeauftragte für Datenschutz Musterland",
+    )
+
+
+def text_of(path: Path) -> str:
+    """The PDF's text with every run of white space (line breaks in table cells) as one space."""
+    return " ".join(" ".join(page.extract_text() for page in PdfReader(path).pages).split())
+
+
+def completed_case(**kwargs: Any) -> Case:
+    now = timezone.now()
+    return CaseFactory(
+        status=CaseStatus.COMPLETED,
+        email="pat.example@example.com",
+        name="Pat Example",
+        verified_at=now,
+        closed_at=now,
+        **kwargs,
+    )
+
+
+def export_run(
+    media: Path, case: Case, system: DataSystem, records: dict[str, list[dict[str, Any]]]
+) -> SystemRun:
+    relative = Path("runs") / case.public_id.hex / f"{system.key}-export.jsonl"
+    (media / relative).parent.mkdir(parents=True, exist_ok=True)
+    with (media / relative).open("w", encoding="utf-8") as stream:
+        for category, items in records.items():
+            for record in items:
+                stream.write(json.dumps({"category": category, "record": record}) + "\n")
+    counts = {category: len(items) for category, items in records.items()}
+    return SystemRunFactory(
+        case=case,
+        system=system,
+        status=RunStatus.SUCCEEDED,
+        summary={"found": bool(records), "counts": counts},
+        result_file=str(relative),
+    )
+
+
+def erase_run(case: Case, name: str, summary: dict[str, Any]) -> SystemRun:
+    return SystemRunFactory(
+        case=case,
+        system=DataSystemFactory(name=name),
+        action="erase",
+        status=RunStatus.SUCCEEDED,
+        summary=summary,
+        finished_at=timezone.now(),
+    )
+
+
+def access_case_with_crm(media: Path, **kwargs: Any) -> Case:
+    case = completed_case(**kwargs)
+    crm = DataSystemFactory(name="Customer CRM")
+    activity = ProcessingActivity.objects.create(
+        key="customers",
+        name="Customer relationship",
+        purposes="Serving our customers.",
+        legal_basis=LegalBasis.CONTRACT,
+        data_categories="Contact details",
+        recipients="HubSpot Inc., USA",
+        third_country_transfers="USA",
+        transfer_safeguards="Standard contractual clauses",
+        retention="10 years",
+        source="You",
+    )
+    activity.systems.add(crm)
+    export_run(
+        media,
+        case,
+        crm,
+        {"contact": [{"id": "17", "properties": {"company": "Example Ltd", "city": "Bonn"}}]},
+    )
+    export_run(media, case, DataSystemFactory(name="Newsletter"), {})
+    return case
+
+
+def test_report_names_every_system_and_gives_the_art15_information(
+    media: Path, controller: Controller, tmp_path: Path
+) -> None:
+    case = access_case_with_crm(media)
+
+    text = text_of(render_report(case, tmp_path / "report.pdf"))
+
+    assert case.reference in text
+    assert "Dear Pat Example" in text
+    for expected in ["Customer CRM", "Newsletter", "Example Ltd", "properties.company"]:
+        assert expected in text
+    for heading in [*ART15_HEADINGS, "Your rights", "How to complain"]:
+        assert heading in text
+    assert "Standard contractual clauses" in text
+    assert "Landesbeauftragte für Datenschutz Musterland" in text
+    assert "Dana Officer" in text
+
+
+def test_report_shows_a_bounded_sample_and_points_to_the_export_file(
+    media: Path, controller: Controller, tmp_path: Path
+) -> None:
+    case = completed_case()
+    posts = [{"id": n, "raw": f"Post {n:03d} says hello", "cooked": "x" * 2000} for n in range(500)]
+    export_run(media, case, DataSystemFactory(name="Forum"), {"posts": posts})
+
+    path = render_report(case, tmp_path / "report.pdf")
+
+    text = text_of(path)
+    assert "480 more records are in the export file" in text
+    assert "Post 019 says hello" in text
+    assert "Post 020 says hello" not in text
+    assert "x" * 301 not in text.replace(" ", "")
+    assert len(PdfReader(path).pages) < 30
+
+
+def test_report_in_german(media: Path, controller: Controller, tmp_path: Path) -> None:
+    case = access_case_with_crm(media, language="de")
+
+    text = text_of(render_report(case, tmp_path / "report.pdf"))
+
+    for heading in ["Zwecke", "Empfänger", "Rechtsgrundlage", "Ihre Rechte", "Eingegangen"]:
+        assert heading in text
+    assert "Purposes" not in text
+
+
+def erasure_case() -> Case:
+    case = completed_case(type=CaseType.ERASURE)
+    erase_run(case, "Newsletter", {"found": True, "summary": "Deleted", "changed": ["member"]})
+    erase_run(case, "Forum", {"found": False, "summary": "nothing found", "changed": []})
+    erase_run(
+        case,
+        "Accounting",
+        {
+            "found": True,
+            "summary": "kept under a statutory obligation and restricted",
+            "changed": ["customer 4711 restricted"],
+            "retained": [
+                {
+                    "activity": "Invoicing",
+                    "obligation": "§ 147 AO: keep invoices for 10 years",
+                    "until": "2036-12-31",
+                }
+            ],
+        },
+    )
+    return case
+
+
+def test_certificate_lists_what_is_kept_and_never_names_the_person(
+    controller: Controller, tmp_path: Path
+) -> None:
+    case = erasure_case()
+
+    path = render_certificate(case, tmp_path / "certificate.pdf")
+
+    text = text_of(path)
+    assert case.reference in text
+    assert "§ 147 AO: keep invoices for 10 years" in text
+    with translation.override("en"):
+        assert formats.date_format(dt.date(2036, 12, 31), "DATE_FORMAT") in text
+    for outcome in ["erased", "nothing found", "kept under a statutory obligation and restricted"]:
+        assert outcome in text
+    assert f"Certificate checksum: {certificate_checksum(case)}" in text
+    metadata = PdfReader(path).metadata or {}
+    assert metadata.get("/Title") == case.reference
+    for secret in ["pat.example@example.com", "Pat Example"]:
+        assert secret not in text
+        assert not any(secret in str(value) for value in metadata.values())
+
+
+def test_certificate_checksum_changes_only_with_what_it_certifies() -> None:
+    case = erasure_case()
+    checksum = certificate_checksum(case)
+    assert len(checksum) == 64
+    assert certificate_checksum(case) == checksum
+
+    case.name = "Someone Else"
+    case.save()
+    assert certificate_checksum(case) == checksum
+
+    run = case.runs.get(system__name="Forum")
+    run.summary = {"found": True, "summary": "Deleted the forum user", "changed": []}
+    run.save()
+    assert certificate_checksum(case) != checksum
+
+
+def test_confirmation_of_a_correction_gives_reasons_for_refusals_but_no_values(
+    controller: Controller, tmp_path: Path
+) -> None:
+    case = completed_case(type=CaseType.RECTIFICATION)
+    RectificationChange.objects.create(
+        case=case, field="company", proposed_value="Acme Rockets", decision=ChangeDecision.ACCEPTED
+    )
+    RectificationChange.objects.create(
+        case=case,
+        field="phone",
+        proposed_value="+49 30 1234567",
+        decision=ChangeDecision.REFUSED,
+        reason="The number on record is the one on your signed contract.",
+    )
+    SystemRunFactory(
+        case=case,
+        system=DataSystemFactory(name="Customer CRM"),
+        action="rectify",
+        status=RunStatus.SUCCEEDED,
+        summary={"found": True, "summary": "Updated the contact", "changed": ["company updated"]},
+    )
+
+    text = text_of(render_confirmation(case, tmp_path / "confirmation.pdf"))
+
+    assert "Telephone number" in text
+    assert "Refused" in text
+    assert "The number on record is the one on your signed contract." in text
+    assert "Organisation" in text
+    assert "Accepted as proposed" in text
+    assert "Customer CRM" in text
+    assert "company updated" in text
+    assert "Acme Rockets" not in text
+    assert "1234567" not in text
