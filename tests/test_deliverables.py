@@ -94,7 +94,7 @@ def test_the_manifest_checksums_and_counts_match_the_files_which_open_as_json_an
         assert notes[1]["extra"] == "1"
         contact = list(csv.DictReader(io.StringIO(zf.read("crm/contact.csv").decode())))
         assert json.loads(contact[0]["properties"]) == {"phone": "+44"}
-        posts = [e for e in manifest["files"] if e["file"] == "forum/posts.csv"][0]
+        posts = next(e for e in manifest["files"] if e["file"] == "forum/posts.csv")
         assert posts["records"] == 250
         assert len(list(csv.DictReader(io.StringIO(zf.read("forum/posts.csv").decode())))) == 250
         assert "Art. 15" in zf.read("README.txt").decode()
