@@ -36,7 +36,7 @@ def configure(workdir: Path) -> None:
             "DSAR_VAR_DIR": str(workdir),
             "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
-            "CELERY_BROKER_URL": "filesystem://",
+            "CELERY_BROKER_URL": "filesystem://localhost/",
             "TRIAL_DATABASE_URL": f"sqlite:///{workdir / 'trial.sqlite3'}",
         }
     )
