@@ -13,6 +13,7 @@ from typing import Any
 
 import django_stubs_ext
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 # Lets admin and queryset classes be subscripted for the type checker at run time too.
@@ -163,6 +164,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dsar.tasks.expire_unverified_cases_task",
         "schedule": 15 * 60,
     },
+    "deadline-reminders": {
+        "task": "dsar.tasks.send_deadline_reminders_task",
+        "schedule": crontab(hour=7, minute=0),
+    },
+    "purge-closed-cases": {
+        "task": "dsar.tasks.purge_closed_cases_task",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "delete-expired-artifacts": {
         "task": "dsar.tasks.delete_expired_artifacts_task",
         "schedule": 60 * 60,
@@ -229,6 +238,9 @@ DSAR = {
     # Request types that staff review before any system is touched (corrections and
     # objections to other processing are always reviewed).
     "REVIEW_TYPES": env.list("DSAR_REVIEW_TYPES", default=[]),
+    # A closed case keeps its personal details this long (never under 24 months: CCPA §7101).
+    "CASE_RETENTION_DAYS": max(env.int("DSAR_CASE_RETENTION_DAYS", default=3 * 365), 731),
+    "TEAM_EMAIL": env.str("DSAR_TEAM_EMAIL", default="privacy-team@example.com"),
     "DOWNLOAD_TTL_DAYS": env.int("DSAR_DOWNLOAD_TTL_DAYS", default=14),
     "DOWNLOAD_MAX": env.int("DSAR_DOWNLOAD_MAX", default=10),
     "DOWNLOAD_CODE_TTL_MINUTES": env.int("DSAR_DOWNLOAD_CODE_TTL_MINUTES", default=15),

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import transitions
 from .admin_actions import ACTIONS, ACTIONS_BY_KEY
-from .events import staff_actor
+from .events import append_event, staff_actor
 from .models import (
+    OPEN_STATUSES,
     Artifact,
     Case,
     CaseStatus,
@@ -33,6 +43,7 @@ from .models import (
     SuppressionEntry,
     SystemRun,
 )
+from .tasks import send_reminder_task
 
 
 class RectificationChangeInline(admin.TabularInline[RectificationChange, Case]):
@@ -60,11 +71,19 @@ class RectificationChangeInline(admin.TabularInline[RectificationChange, Case]):
 
 class ArtifactInline(admin.TabularInline[Artifact, Case]):
     model = Artifact
-    fields = ("kind", "filename", "size", "sha256", "checksum", "expires_at", "downloads")
+    fields = ("file", "size", "sha256", "checksum", "expires_at", "downloads")
     readonly_fields = fields
     extra = 0
     can_delete = False
     verbose_name_plural = _("deliverables")
+
+    @admin.display(description=_("file"))
+    def file(self, artifact: Artifact) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:dsar_case_artifact", args=[artifact.case_id, artifact.kind]),
+            artifact.filename,
+        )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -88,7 +107,7 @@ class SystemRunInline(admin.TabularInline[SystemRun, Case]):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SystemRun]:
-        return super().get_queryset(request).select_related("system", "manual_task")
+        return super().get_queryset(request).select_related("case", "system", "manual_task")
 
     @admin.display(description=_("outcome"))
     def outcome(self, run: SystemRun) -> str:
@@ -146,16 +165,42 @@ class CaseAdmin(admin.ModelAdmin[Case]):
 
     def get_urls(self) -> list[URLPattern]:
         action = self.admin_site.admin_view(self.action_view)
+        artifact = self.admin_site.admin_view(self.artifact_view)
         return [
             path("<int:case_id>/action/<slug:key>/", action, name="dsar_case_action"),
+            path("<int:case_id>/file/<slug:kind>/", artifact, name="dsar_case_artifact"),
             *super().get_urls(),
         ]
+
+    def artifact_view(self, request: HttpRequest, case_id: int, kind: str) -> HttpResponseBase:
+        """Staff read a case's files through here, with a permission check and an Event."""
+        if not request.user.has_perm("dsar.view_artifact"):
+            return HttpResponse(status=403)
+        artifact = get_object_or_404(Artifact, case_id=case_id, kind=kind)
+        with transaction.atomic():
+            case = Case.objects.select_for_update().get(pk=case_id)
+            append_event(
+                case,
+                actor=staff_actor(request.user.get_username()),
+                action="downloaded_by_staff",
+                data={"kind": kind},
+            )
+        return FileResponse(
+            (Path(settings.MEDIA_ROOT) / artifact.path).open("rb"),
+            as_attachment=True,
+            filename=artifact.filename,
+            content_type=artifact.content_type,
+        )
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         case = self.get_object(request, object_id)
-        actions = [a for a in ACTIONS if case is not None and a.applies(case)]
+        actions = [
+            a
+            for a in ACTIONS
+            if case is not None and request.user.has_perm(a.permission) and a.applies(case)
+        ]
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), "case_actions": actions}
         )
@@ -165,7 +210,7 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         action = ACTIONS_BY_KEY.get(key)
         if action is None or not action.applies(case):
             return HttpResponse(status=404)
-        if not self.has_change_permission(request, case):
+        if not request.user.has_perm(action.permission):
             return HttpResponse(status=403)
         form = action.form(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
@@ -217,8 +262,53 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         "verified_at",
         "due_date",
         "deadline",
+        "extension_months",
+        "extension_reason",
         "closed_at",
+        "assignee",
+        "earlier_cases",
     )
+    actions = ("assign_to_me", "remind_now")
+
+    @admin.display(description=_("earlier cases of this person"))
+    def earlier_cases(self, case: Case) -> str:
+        if not case.email:
+            return "-"
+        earlier = (
+            Case.objects.filter(email__iexact=case.email, received_at__lt=case.received_at)
+            .exclude(pk=case.pk)
+            .order_by("-received_at")
+            .values_list("pk", "reference", "type", "status")[:20]
+        )
+        if not earlier:
+            return str(_("none"))
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a> ({}, {})',
+            (
+                (reverse("admin:dsar_case_change", args=[pk]), ref, kind, status)
+                for pk, ref, kind, status in earlier
+            ),
+        )
+
+    def has_work_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("dsar.work_case")
+
+    @admin.action(description=_("Assign the selected cases to me"), permissions=["work"])
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Case]) -> None:
+        actor = staff_actor(request.user.get_username())
+        count = 0
+        for case_id in queryset.filter(status__in=OPEN_STATUSES).values_list("pk", flat=True):
+            transitions.assign_case(case_id, assignee_id=request.user.pk, actor=actor)
+            count += 1
+        self.message_user(request, _("%(count)d cases assigned to you.") % {"count": count})
+
+    @admin.action(description=_("Remind the assignees now"), permissions=["work"])
+    def remind_now(self, request: HttpRequest, queryset: QuerySet[Case]) -> None:
+        open_cases = queryset.filter(status__in=OPEN_STATUSES)
+        for case in open_cases:
+            send_reminder_task.delay(case.pk, case.days_left())
+        self.message_user(request, _("%(count)d reminders sent.") % {"count": open_cases.count()})
 
     @admin.display(description=_("days left"), ordering="due_date")
     def deadline(self, case: Case) -> str:
@@ -289,6 +379,9 @@ class SystemRunAdmin(admin.ModelAdmin[SystemRun]):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_work_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("dsar.work_case")
+
     def get_urls(self) -> list[URLPattern]:
         retry = self.admin_site.admin_view(self.retry_view)
         return [
@@ -298,7 +391,7 @@ class SystemRunAdmin(admin.ModelAdmin[SystemRun]):
 
     def retry_view(self, request: HttpRequest, run_id: int) -> HttpResponse:
         run = get_object_or_404(SystemRun.objects.select_related("case", "system"), pk=run_id)
-        if not self.has_change_permission(request, run):
+        if not request.user.has_perm("dsar.work_case"):
             return HttpResponse(status=403)
         if request.method == "POST":
             transitions.retry_run(run.pk, actor=staff_actor(request.user.get_username()))
@@ -315,7 +408,7 @@ class SystemRunAdmin(admin.ModelAdmin[SystemRun]):
         }
         return TemplateResponse(request, "admin/dsar/systemrun/retry.html", context)
 
-    @admin.action(description=_("Retry the selected failed runs"))
+    @admin.action(description=_("Retry the selected failed runs"), permissions=["work"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[SystemRun]) -> None:
         actor = staff_actor(request.user.get_username())
         failed = list(queryset.filter(status=RunStatus.FAILED).values_list("pk", flat=True))
@@ -381,6 +474,11 @@ class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and request.user.has_perm(
+            "dsar.work_case"
+        )
 
     def save_model(self, request: HttpRequest, obj: ManualTask, form: Any, change: bool) -> None:
         """Completing goes through the case's transition, never a bare save."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -47,6 +48,31 @@ class RejectForm(forms.Form):
             ("other", _("Other")),
         ],
     )
+
+
+def _team() -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(is_active=True, is_staff=True).order_by("username")
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        label=_("Assign to"), queryset=_team(), required=False, empty_label=_("Nobody (queue)")
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = _team()  # type: ignore[attr-defined]
+
+
+class ExtendForm(forms.Form):
+    months = forms.TypedChoiceField(
+        label=_("Extend by"),
+        choices=[(1, _("one month")), (2, _("two months"))],
+        coerce=int,
+    )
+    reason = forms.CharField(label=_("Reason (the person will read it)"), widget=forms.Textarea)
 
 
 class CertificateForm(forms.Form):
@@ -96,6 +122,10 @@ class RestrictionLiftForm(forms.Form):
 StrOrPromise = str | Promise
 
 
+WORK = "dsar.work_case"
+DECIDE = "dsar.decide_case"
+
+
 @dataclass(frozen=True)
 class CaseAction:
     key: str
@@ -104,6 +134,7 @@ class CaseAction:
     applies: Callable[[Case], bool]
     # Returns what to tell the member of staff, when there is more to say than "done".
     run: Callable[[Case, dict[str, object], str], object]
+    permission: str = WORK
 
 
 def _reviewing(case: Case) -> bool:
@@ -120,6 +151,7 @@ ACTIONS = [
             and (case.type != CaseType.OBJECTION or transitions.is_marketing_objection(case))
         ),
         lambda case, data, actor: transitions.approve_case(case.pk, actor=actor),
+        permission=DECIDE,
     ),
     CaseAction(
         "decide-objection",
@@ -129,6 +161,7 @@ ACTIONS = [
         lambda case, data, actor: transitions.decide_objection(
             case.pk, upheld=bool(data["upheld"]), grounds=str(data["grounds"]), actor=actor
         ),
+        permission=DECIDE,
     ),
     CaseAction(
         "request-information",
@@ -150,6 +183,7 @@ ACTIONS = [
         lambda case, data, actor: transitions.reject_case(
             case.pk, reason=str(data["reason"]), actor=actor
         ),
+        permission=DECIDE,
     ),
     CaseAction(
         "announce-restriction-lift",
@@ -162,9 +196,38 @@ ACTIONS = [
             reason=str(data["reason"]),
             actor=actor,
         ),
+        permission=DECIDE,
     ),
 ]
 ACTIONS += [
+    CaseAction(
+        "assign",
+        _("Assign"),
+        AssignForm,
+        lambda case: case.is_open,
+        lambda case, data, actor: transitions.assign_case(
+            case.pk,
+            assignee_id=data["assignee"].pk if data["assignee"] else None,  # type: ignore[attr-defined]
+            actor=actor,
+        ),
+    ),
+    CaseAction(
+        "extend",
+        _("Extend the deadline"),
+        ExtendForm,
+        lambda case: case.is_open and not case.extension_months,
+        lambda case, data, actor: transitions.extend_deadline(
+            case.pk, months=int(str(data["months"])), reason=str(data["reason"]), actor=actor
+        ),
+        permission=DECIDE,
+    ),
+    CaseAction(
+        "cancel",
+        _("Cancel at the person's wish"),
+        NoteForm,
+        lambda case: case.is_open,
+        lambda case, data, actor: transitions.cancel_case(case.pk, actor=actor),
+    ),
     CaseAction(
         "rebuild-deliverables",
         _("Build the files again"),

@@ -143,6 +143,44 @@ def send_download_code(link: DownloadLink, *, code: str) -> None:
         )
 
 
+def send_extension_email(case: Case) -> None:
+    """Art. 12(3): the person hears of the extension and its reasons within the first month."""
+    with translation.override(case.language):
+        _send(
+            case,
+            template="extended",
+            subject=gettext("More time for your request %(reference)s")
+            % {"reference": case.reference},
+            tag="extended",
+            context={"reason": case.extension_reason, "link": _status_link(case)},
+        )
+
+
+def send_reminder(case: Case, days_left: int) -> None:
+    """To the assignee, or the team when nobody has the case."""
+    address = case.assignee.email if case.assignee and case.assignee.email else ""
+    address = address or settings.DSAR["TEAM_EMAIL"]
+    if days_left < 0:
+        subject = f"OVERDUE by {-days_left} days: {case.reference}"
+    else:
+        subject = f"{case.reference} is due in {days_left} days"
+    body = render_to_string(
+        "emails/reminder.txt",
+        {
+            "case": case,
+            "days_left": days_left,
+            "link": absolute(reverse("admin:dsar_case_change", args=[case.pk])),
+        },
+    )
+    AnymailMessage(
+        subject=subject,
+        body=body,
+        to=[address],
+        tags=["reminder"],
+        metadata={"case": case.reference},
+    ).send()
+
+
 def send_recipient_notice(run: SystemRun, *, address: str) -> None:
     """Art. 19 GDPR: a recipient of the person's data is told what we changed, so that it can
     do the same. The person's address is the one identifier the recipient needs."""

@@ -96,6 +96,11 @@ class Case(models.Model):
     verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
     due_date = models.DateField(_("due date"))
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # Art. 12(3): once, within the first month, by up to two months, with reasons.
+    extension_months = models.PositiveSmallIntegerField(_("extended by (months)"), default=0)
+    extension_reason = models.TextField(_("reason for the extension"), blank=True)
+    # When the personal details of this closed case were purged (its record stays).
+    purged_at = models.DateTimeField(_("personal details purged"), null=True, blank=True)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -108,6 +113,10 @@ class Case(models.Model):
         ordering = ["due_date", "id"]
         indexes = [models.Index(fields=["status", "due_date"])]
         verbose_name = _("case")
+        permissions = [
+            ("work_case", _("Can work cases: assign, ask, retry, complete manual tasks, cancel")),
+            ("decide_case", _("Can approve, reject and extend cases")),
+        ]
 
     def __str__(self) -> str:
         return self.reference

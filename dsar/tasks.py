@@ -85,6 +85,26 @@ def delete_expired_artifacts_task() -> int:
     return delete_expired_artifacts()
 
 
+@email_task
+def send_extension_email_task(case_id: int) -> None:
+    emails.send_extension_email(Case.objects.get(pk=case_id))
+
+
+@email_task
+def send_reminder_task(case_id: int, days_left: int) -> None:
+    emails.send_reminder(Case.objects.select_related("assignee").get(pk=case_id), days_left)
+
+
+@shared_task
+def send_deadline_reminders_task() -> int:
+    return transitions.send_deadline_reminders()
+
+
+@shared_task
+def purge_closed_cases_task() -> int:
+    return transitions.purge_closed_cases()
+
+
 @shared_task
 def expire_unverified_cases_task() -> int:
     return transitions.expire_unverified_cases()

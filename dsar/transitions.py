@@ -8,9 +8,10 @@ Views, the admin, the API and tasks call these; nothing else sets ``Case.status`
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from . import tasks
@@ -446,3 +447,126 @@ def expire_unverified_cases(*, now: dt.datetime | None = None) -> int:
             continue  # verified between the query and the lock: nothing to expire
         expired += 1
     return expired
+
+
+def assign_case(case_id: int, *, assignee_id: int | None, actor: str) -> Case:
+    """Give the case to a member of the team (or take it back to the queue)."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        if not case.is_open:
+            raise TransitionNotAllowed(case, case.status)
+        case.assignee_id = assignee_id
+        case.save(update_fields=["assignee"])
+        append_event(case, actor=actor, action="assigned", data={"assignee": assignee_id})
+    return case
+
+
+def extend_deadline(
+    case_id: int, *, months: int, reason: str, actor: str, today: dt.date | None = None
+) -> Case:
+    """Art. 12(3): extend by up to two months for complexity or number of requests — once,
+    within the first month, with reasons that the person is told."""
+    from dateutil.relativedelta import relativedelta
+
+    if months not in (1, 2):
+        raise ReviewIncomplete("A deadline can be extended by one or two months.")
+    if not reason.strip():
+        raise ReviewIncomplete("Give the reason for the extension; the person will read it.")
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        case = _lock(case_id)
+        if not case.is_open:
+            raise TransitionNotAllowed(case, case.status)
+        if case.extension_months:
+            raise ReviewIncomplete("The deadline of this case was already extended.")
+        first_month_ends = due_date_for(case.received_at)
+        if today > first_month_ends:
+            raise ReviewIncomplete(
+                "An extension must be told to the person within the first month, which ended "
+                f"on {first_month_ends}."
+            )
+        previous = case.due_date
+        case.due_date = first_month_ends + relativedelta(months=months)
+        case.extension_months = months
+        case.extension_reason = reason
+        case.save(update_fields=["due_date", "extension_months", "extension_reason"])
+        append_event(
+            case,
+            actor=actor,
+            action="deadline_extended",
+            data={"from": previous.isoformat(), "to": case.due_date.isoformat(), "months": months},
+        )
+        transaction.on_commit(lambda: tasks.send_extension_email_task.delay(case_id))
+    return case
+
+
+def cancel_case(case_id: int, *, actor: str) -> Case:
+    """The person withdrew the request."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        _move(case, S.CANCELLED, actor=actor, action="cancelled")
+    return case
+
+
+def send_deadline_reminders(*, today: dt.date | None = None) -> int:
+    """Remind the assignee (or the team) 7 and 2 days before a case is due, and every day it
+    is overdue; once a day at most. Returns how many reminders went out."""
+    from .models import OPEN_STATUSES, Event
+
+    today = today or timezone.localdate()
+    due = Case.objects.filter(status__in=OPEN_STATUSES).filter(
+        models.Q(due_date__in=[today + dt.timedelta(days=7), today + dt.timedelta(days=2)])
+        | models.Q(due_date__lt=today)
+    )
+    already = set(
+        Event.objects.filter(action="reminder_sent", data__date=today.isoformat()).values_list(
+            "case_id", flat=True
+        )
+    )
+    sent = 0
+    for case_id in due.exclude(pk__in=already).values_list("pk", flat=True):
+        with transaction.atomic():
+            case = _lock(case_id)
+            days_left = case.days_left(today)
+            append_event(
+                case,
+                actor=SYSTEM,
+                action="reminder_sent",
+                data={"date": today.isoformat(), "days_left": days_left},
+            )
+            transaction.on_commit(partial(tasks.send_reminder_task.delay, case_id, days_left))
+        sent += 1
+    return sent
+
+
+def purge_closed_cases(*, now: dt.datetime | None = None) -> int:
+    """Remove the personal details of cases closed longer ago than the retention period,
+    keeping the anonymous record (type, dates, outcome) and the event chain intact."""
+    from django.conf import settings
+
+    from .models import DownloadLink, RectificationChange
+
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.DSAR["CASE_RETENTION_DAYS"])
+    stale = Case.objects.filter(status__in=CLOSED, closed_at__lt=cutoff, purged_at__isnull=True)
+    purged = 0
+    for case_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            case = _lock(case_id)
+            case.name = ""
+            case.email = ""
+            case.customer_number = ""
+            case.forum_username = ""
+            case.details = {}
+            case.extension_reason = ""
+            case.purged_at = now
+            case.save()
+            Verification.objects.filter(case=case).delete()
+            DownloadLink.objects.filter(case=case).delete()
+            RectificationChange.objects.filter(case=case).update(
+                proposed_value="", final_value="", reason=""
+            )
+            ManualTask.objects.filter(run__case=case).update(outcome="", instructions="")
+            append_event(case, actor=SYSTEM, action="personal_details_purged")
+        purged += 1
+    return purged
