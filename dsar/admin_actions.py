@@ -13,7 +13,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from . import transitions
-from .models import ArtifactKind, Case, CaseStatus, CaseType
+from .models import ArtifactKind, Case, CaseStatus, CaseType, RejectionReason
 
 
 class NoteForm(forms.Form):
@@ -41,12 +41,15 @@ class RejectForm(forms.Form):
     reason = forms.ChoiceField(
         label=_("Reason"),
         choices=[
-            ("identity_not_confirmed", _("Identity not confirmed")),
-            ("manifestly_unfounded", _("Manifestly unfounded")),
-            ("excessive", _("Excessive or repetitive")),
-            ("no_data_held", _("No data held")),
-            ("other", _("Other")),
+            (value, label)
+            for value, label in RejectionReason.choices
+            if value != RejectionReason.OBJECTION_NOT_UPHELD
         ],
+    )
+    note = forms.CharField(
+        label=_("Note for the person (required for unfounded, excessive or other)"),
+        widget=forms.Textarea,
+        required=False,
     )
 
 
@@ -181,7 +184,7 @@ ACTIONS = [
             and CaseStatus.REJECTED in transitions.ALLOWED[case.status]
         ),
         lambda case, data, actor: transitions.reject_case(
-            case.pk, reason=str(data["reason"]), actor=actor
+            case.pk, reason=str(data["reason"]), note=str(data["note"]), actor=actor
         ),
         permission=DECIDE,
     ),

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 
-from .models import Case, Controller, DownloadLink, SystemRun
+from .models import Case, Controller, DownloadLink, RejectionReason, SystemRun
 from .tokens import status_key
 
 
@@ -77,6 +77,10 @@ def send_rejection_email(case: Case) -> None:
             subject=gettext("Your request %(reference)s") % {"reference": case.reference},
             tag="rejected",
             context={
+                "reason": RejectionReason(
+                    case.details.get("rejection_reason", RejectionReason.OTHER)
+                ).label,
+                "note": case.details.get("rejection_note", ""),
                 "grounds": case.details.get("decision_grounds", ""),
                 "authority": _supervisory_authority(),
                 "link": _status_link(case),

@@ -61,6 +61,21 @@ class ObjectionScope(models.TextChoices):
     OTHER = "other", _("Other processing")
 
 
+class RejectionReason(models.TextChoices):
+    IDENTITY_NOT_CONFIRMED = "identity_not_confirmed", _("Your identity could not be confirmed")
+    MANIFESTLY_UNFOUNDED = "manifestly_unfounded", _("The request is manifestly unfounded")
+    EXCESSIVE = "excessive", _("The request is excessive or repetitive")
+    NO_DATA_HELD = "no_data_held", _("We hold no personal data about you")
+    OBJECTION_NOT_UPHELD = "objection_not_upheld", _("Your objection was not upheld")
+    OTHER = "other", _("Another reason, explained below")
+
+
+# Art. 12(5): the controller must be able to show why; these need a note.
+REASONS_NEEDING_A_NOTE = frozenset(
+    {RejectionReason.MANIFESTLY_UNFOUNDED, RejectionReason.EXCESSIVE, RejectionReason.OTHER}
+)
+
+
 class ReferenceCounter(models.Model):
     """The last reference number handed out in a year (``DSAR-2026-000123``)."""
 

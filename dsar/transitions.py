@@ -18,6 +18,7 @@ from . import tasks
 from .deadlines import due_date_for
 from .events import SUBJECT, SYSTEM, append_event
 from .models import (
+    REASONS_NEEDING_A_NOTE,
     Case,
     CaseStatus,
     CaseType,
@@ -26,6 +27,7 @@ from .models import (
     ManualTaskStatus,
     ObjectionScope,
     ReferenceCounter,
+    RejectionReason,
     RunStatus,
     SystemRun,
     Verification,
@@ -268,16 +270,22 @@ def decide_objection(case_id: int, *, upheld: bool, grounds: str, actor: str) ->
     return case
 
 
-def reject_case(case_id: int, *, reason: str, actor: str) -> Case:
+def reject_case(case_id: int, *, reason: str, note: str = "", actor: str) -> Case:
     """Close a case without action; the person is told why and of their right to complain
     to a supervisory authority and to seek a judicial remedy (Art. 12(4))."""
+    if reason not in RejectionReason.values:
+        raise ReviewIncomplete(f"Unknown reason {reason!r}.")
+    if reason in REASONS_NEEDING_A_NOTE and not note.strip():
+        raise ReviewIncomplete("This reason needs a note that shows why (Art. 12(5)).")
     with transaction.atomic():
         case = _lock(case_id)
-        _reject(case, reason=reason, actor=actor)
+        _reject(case, reason=reason, actor=actor, note=note)
     return case
 
 
-def _reject(case: Case, *, reason: str, actor: str) -> None:
+def _reject(case: Case, *, reason: str, actor: str, note: str = "") -> None:
+    case.details = {**case.details, "rejection_reason": reason, "rejection_note": note}
+    case.save(update_fields=["details"])
     _move(case, S.REJECTED, actor=actor, action="rejected", data={"reason": reason})
     case_id = case.pk
     transaction.on_commit(lambda: tasks.send_rejection_email_task.delay(case_id))

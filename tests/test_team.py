@@ -62,7 +62,7 @@ ACTIONS = {
     ),
     "reject": (
         {"status": CaseStatus.IN_REVIEW},
-        {"reason": "manifestly_unfounded"},
+        {"reason": "manifestly_unfounded", "note": "The fifth identical request this month."},
         {"approver"},
     ),
     "extend": (
@@ -125,8 +125,13 @@ def test_every_role_reads_cases_and_staff_downloads_are_logged(role: str, settin
     case = CaseFactory(status=CaseStatus.COMPLETED)
     (tmp_path / "file.zip").write_bytes(b"zip")
     Artifact.objects.create(
-        case=case, kind="export_zip", path="file.zip", filename="x.zip",
-        content_type="application/zip", sha256="0" * 64, size=3,
+        case=case,
+        kind="export_zip",
+        path="file.zip",
+        filename="x.zip",
+        content_type="application/zip",
+        sha256="0" * 64,
+        size=3,
         expires_at=timezone.now() + dt.timedelta(days=1),
     )
     client = member(role)
@@ -187,8 +192,9 @@ def test_reminders_go_out_seven_and_two_days_before_and_daily_when_overdue(
 ) -> None:
     today = dt.date(2026, 11, 30)
     assignee = get_user_model().objects.create_user("hana", "hana@example.com", PASSWORD)
-    in_seven = CaseFactory(status=CaseStatus.IN_PROGRESS, due_date=today + dt.timedelta(7),
-                           assignee=assignee)
+    in_seven = CaseFactory(
+        status=CaseStatus.IN_PROGRESS, due_date=today + dt.timedelta(7), assignee=assignee
+    )
     in_two = CaseFactory(status=CaseStatus.IN_PROGRESS, due_date=today + dt.timedelta(2))
     overdue = CaseFactory(status=CaseStatus.AWAITING_MANUAL, due_date=today - dt.timedelta(3))
     CaseFactory(status=CaseStatus.IN_PROGRESS, due_date=today + dt.timedelta(5))
@@ -211,8 +217,11 @@ def test_reminders_go_out_seven_and_two_days_before_and_daily_when_overdue(
 def test_the_purge_leaves_no_personal_detail_and_an_intact_event_chain(settings) -> None:
     now = timezone.now()
     old = CaseFactory(
-        status=CaseStatus.COMPLETED, closed_at=now - dt.timedelta(days=4 * 365),
-        email="gone.person@example.com", name="Gone Person", customer_number="C-9",
+        status=CaseStatus.COMPLETED,
+        closed_at=now - dt.timedelta(days=4 * 365),
+        email="gone.person@example.com",
+        name="Gone Person",
+        customer_number="C-9",
         details={"rectification_wrong": "my phone"},
     )
     issue_verification(old)
@@ -266,7 +275,10 @@ def test_the_case_page_runs_a_fixed_number_of_queries(admin_client, django_asser
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as captured:
-            assert admin_client.get(reverse("admin:dsar_case_change", args=[case.pk])).status_code == 200
+            assert (
+                admin_client.get(reverse("admin:dsar_case_change", args=[case.pk])).status_code
+                == 200
+            )
         return len(captured)
 
     assert queries(small) == queries(large)
@@ -304,3 +316,47 @@ def test_cases_are_assigned_in_bulk_from_the_queue(django_capture_on_commit_call
     }
     closed.refresh_from_db()
     assert closed.assignee_id is None
+
+
+def test_a_rejection_needs_a_reason_and_tells_the_person_how_to_complain(
+    django_capture_on_commit_callbacks,
+) -> None:
+    from dsar.models import Controller
+
+    Controller.objects.create(
+        name="OTRS AG",
+        address="Oberursel",
+        contact_email="privacy@example.com",
+        dpo_name="DPO",
+        dpo_contact="dpo@example.com",
+        supervisory_authority="Der Hessische Beauftragte für Datenschutz",
+    )
+    case = CaseFactory(status=CaseStatus.IN_REVIEW)
+    with pytest.raises(transitions.ReviewIncomplete, match="needs a note"):
+        transitions.reject_case(case.pk, reason="excessive", actor="staff:a")
+    with pytest.raises(transitions.ReviewIncomplete, match="Unknown reason"):
+        transitions.reject_case(case.pk, reason="bored", actor="staff:a")
+    with django_capture_on_commit_callbacks(execute=True):
+        transitions.reject_case(
+            case.pk,
+            reason="excessive",
+            note="Your sixth identical request this month.",
+            actor="staff:a",
+        )
+    case.refresh_from_db()
+    assert case.status == CaseStatus.REJECTED
+    [message] = mail.outbox
+    assert "excessive or repetitive" in message.body
+    assert "Your sixth identical request this month." in message.body
+    assert "supervisory authority" in message.body and "judicial remedy" in message.body
+    assert "Der Hessische Beauftragte für Datenschutz" in message.body
+
+
+def test_staff_passwords_must_pass_the_validators() -> None:
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    for weak in ("password", "12345678901234", "short1!"):
+        with pytest.raises(ValidationError):
+            validate_password(weak)
+    validate_password(PASSWORD)

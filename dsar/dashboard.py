@@ -1,0 +1,201 @@
+"""Selectors for the privacy team's dashboard: deadlines of the open cases, intake by month and
+how fast and how punctually completed cases were answered.
+
+Each selector runs one SQL query, whatever the number of cases: counts are aggregated in the
+database; durations come from one query of the completed cases' dates, since percentiles are not
+portable SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dateutil.relativedelta import relativedelta
+from django.db.models import Count, DateField, Q
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from dsar.models import OPEN_STATUSES, Case, CaseStatus, CaseType
+
+MONTHS_SHOWN = 12
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A range of days left until the due date; ``None`` leaves that end open."""
+
+    key: str
+    label: str | Promise
+    min_days: int | None
+    max_days: int | None
+
+
+BUCKETS: tuple[Bucket, ...] = (
+    Bucket("overdue", _("Overdue"), None, -1),
+    Bucket("0-2", _("0 to 2 days"), 0, 2),
+    Bucket("3-7", _("3 to 7 days"), 3, 7),
+    Bucket("8-14", _("8 to 14 days"), 8, 14),
+    Bucket("15+", _("15 days or more"), 15, None),
+)
+
+
+@dataclass(frozen=True)
+class BucketCount:
+    bucket: Bucket
+    count: int
+
+
+@dataclass(frozen=True)
+class MonthCounts:
+    """Cases received in one month, by request type (every type present, zeros included)."""
+
+    month: dt.date
+    by_type: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_type.values())
+
+
+@dataclass(frozen=True)
+class ClosingStats:
+    """How completed cases of one type (or of all types, ``type`` ``"all"``) were answered.
+
+    Days are float with one decimal; the figures are ``None`` when no case was completed.
+    """
+
+    type: str
+    label: str | Promise
+    completed: int
+    median_days: float | None
+    p90_days: float | None
+    on_time: int
+    on_time_percent: float | None
+
+
+@dataclass(frozen=True)
+class DashboardFigures:
+    today: dt.date
+    open_by_days_left: list[BucketCount]
+    cases_by_month: list[MonthCounts]
+    closing: list[ClosingStats]
+
+    @property
+    def overdue_now(self) -> int:
+        return next(b.count for b in self.open_by_days_left if b.bucket.key == "overdue")
+
+    @property
+    def open_total(self) -> int:
+        return sum(b.count for b in self.open_by_days_left)
+
+
+def _bucket_filter(bucket: Bucket, today: dt.date) -> Q:
+    condition = Q()
+    if bucket.min_days is not None:
+        condition &= Q(due_date__gte=today + dt.timedelta(days=bucket.min_days))
+    if bucket.max_days is not None:
+        condition &= Q(due_date__lte=today + dt.timedelta(days=bucket.max_days))
+    return condition
+
+
+def open_cases_by_days_left(*, today: dt.date | None = None) -> list[BucketCount]:
+    """Open cases per bucket of days left (due date minus today in the controller's time zone)."""
+    today = today or timezone.localdate()
+    counts = Case.objects.filter(status__in=OPEN_STATUSES).aggregate(
+        **{bucket.key: Count("id", filter=_bucket_filter(bucket, today)) for bucket in BUCKETS}
+    )
+    return [BucketCount(bucket, counts[bucket.key]) for bucket in BUCKETS]
+
+
+def last_months(*, today: dt.date, count: int = MONTHS_SHOWN) -> list[dt.date]:
+    """The first days of the ``count`` months up to and including today's, oldest first."""
+    this_month = today.replace(day=1)
+    return [this_month - relativedelta(months=back) for back in range(count - 1, -1, -1)]
+
+
+def cases_by_month(*, today: dt.date | None = None) -> list[MonthCounts]:
+    """Cases by month of receipt (in the controller's time zone) and type, the last 12 months."""
+    today = today or timezone.localdate()
+    months = last_months(today=today)
+    since = timezone.make_aware(dt.datetime.combine(months[0], dt.time.min))
+    rows = (
+        Case.objects.filter(received_at__gte=since)
+        .annotate(month=TruncMonth("received_at", output_field=DateField()))
+        .values("month", "type")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts: dict[dt.date, dict[str, int]] = {
+        month: dict.fromkeys(CaseType.values, 0) for month in months
+    }
+    for row in rows:
+        if row["month"] in counts:
+            counts[row["month"]][row["type"]] = row["n"]
+    return [MonthCounts(month, by_type) for month, by_type in counts.items()]
+
+
+def _days(delta: dt.timedelta) -> float:
+    return delta.total_seconds() / 86400
+
+
+def _stats(
+    type_: str, label: str | Promise, durations: Sequence[float], on_time: int
+) -> ClosingStats:
+    """Median by ``statistics.median``; the 90th percentile by ``statistics.quantiles`` with
+    ``method="inclusive"`` (linear interpolation between the closest ranks, as numpy's default
+    and spreadsheets' PERCENTILE.INC); both rounded to one decimal after computing."""
+    if not durations:
+        return ClosingStats(type_, label, 0, None, None, 0, None)
+    if len(durations) == 1:
+        p90 = durations[0]
+    else:
+        p90 = statistics.quantiles(durations, n=10, method="inclusive")[8]
+    return ClosingStats(
+        type=type_,
+        label=label,
+        completed=len(durations),
+        median_days=round(statistics.median(durations), 1),
+        p90_days=round(p90, 1),
+        on_time=on_time,
+        on_time_percent=round(100 * on_time / len(durations), 1),
+    )
+
+
+def closing_stats() -> list[ClosingStats]:
+    """Days to close (closed_at - received_at) and the share closed on time, per type and for all
+    types (last), over every completed case.
+
+    A case is on time when its closing day in the controller's time zone is on or before its due
+    date. Percentiles: see ``_stats``.
+    """
+    rows = Case.objects.filter(status=CaseStatus.COMPLETED, closed_at__isnull=False).values_list(
+        "type", "received_at", "closed_at", "due_date"
+    )
+    durations: dict[str, list[float]] = defaultdict(list)
+    on_time: dict[str, int] = defaultdict(int)
+    for type_, received_at, closed_at, due_date in rows:
+        assert closed_at is not None  # filtered above; the stubs cannot know
+        durations[type_].append(_days(closed_at - received_at))
+        if timezone.localdate(closed_at) <= due_date:
+            on_time[type_] += 1
+    stats = [_stats(t, label, durations[t], on_time[t]) for t, label in CaseType.choices]
+    all_durations = [d for t in CaseType.values for d in durations[t]]
+    stats.append(_stats("all", _("All types"), all_durations, sum(on_time.values())))
+    return stats
+
+
+def dashboard_figures(*, now: dt.datetime | None = None) -> DashboardFigures:
+    """Every figure of the dashboard as of ``now`` (three queries)."""
+    today = timezone.localdate(now or timezone.now())
+    return DashboardFigures(
+        today=today,
+        open_by_days_left=open_cases_by_days_left(today=today),
+        cases_by_month=cases_by_month(today=today),
+        closing=closing_stats(),
+    )
