@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "anymail",
     "dsar",
 ]
@@ -241,6 +242,10 @@ DSAR = {
     # A closed case keeps its personal details this long (never under 24 months: CCPA §7101).
     "CASE_RETENTION_DAYS": max(env.int("DSAR_CASE_RETENTION_DAYS", default=3 * 365), 731),
     "TEAM_EMAIL": env.str("DSAR_TEAM_EMAIL", default="privacy-team@example.com"),
+    "ADMIN_LOGIN_RATE": env.str("DSAR_ADMIN_LOGIN_RATE", default="10/15m"),
+    # Only tests and local set-ups let status callbacks reach private or loopback addresses.
+    "CALLBACK_ALLOW_PRIVATE": env.bool("DSAR_CALLBACK_ALLOW_PRIVATE", default=False),
+    "CONTROLLER_ID": env.str("DSAR_CONTROLLER_ID", default="dsar-desk"),
     "DOWNLOAD_TTL_DAYS": env.int("DSAR_DOWNLOAD_TTL_DAYS", default=14),
     "DOWNLOAD_MAX": env.int("DSAR_DOWNLOAD_MAX", default=10),
     "DOWNLOAD_CODE_TTL_MINUTES": env.int("DSAR_DOWNLOAD_CODE_TTL_MINUTES", default=15),
@@ -258,6 +263,28 @@ RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["dsar.api.auth.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["dsar.api.auth.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env.str("DSAR_API_RATE", default="600/hour")},
+    "EXCEPTION_HANDLER": "dsar.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DSAR Desk API",
+    "DESCRIPTION": "Create and follow data-subject requests; OpenDSR 2.0 compatible routes.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "dsar.models.CaseStatus.choices",
+        "RunStatusEnum": "dsar.models.RunStatus.choices",
+        "LanguageEnum": "django.conf.settings.LANGUAGES",
+    },
 }
 
 # --- Security -------------------------------------------------------------------------------

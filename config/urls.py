@@ -1,10 +1,23 @@
-"""Top-level URLs: the public pages, language switching, and the admin."""
+"""Top-level URLs: the public pages, language switching, the admin, and the API."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from dsar.api import errors as api_errors
+from dsar.views import dashboard
+from dsar.views.admin_login import rate_limited_login
 
 urlpatterns = [
+    path("admin/login/", rate_limited_login, name="admin_login_limited"),
+    path("admin/dsar/dashboard/", dashboard.dashboard, name="dsar_dashboard"),
+    path("admin/dsar/dashboard.csv", dashboard.dashboard_csv, name="dsar_dashboard_csv"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("dsar.api.urls")),
+    path("api/opendsr/v1/", include("dsar.api.opendsr")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    re_path(r"^api/(?P<path>.*)$", api_errors.not_found),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("dsar.urls")),
 ]

@@ -114,6 +114,13 @@ class Case(models.Model):
     # Art. 12(3): once, within the first month, by up to two months, with reasons.
     extension_months = models.PositiveSmallIntegerField(_("extended by (months)"), default=0)
     extension_reason = models.TextField(_("reason for the extension"), blank=True)
+    # How the identity was confirmed: by the email link, or asserted by a trusted integration.
+    verification_method = models.CharField(
+        _("identity confirmed by"), max_length=80, default="email", blank=True
+    )
+    # Set for requests made through the OpenDSR API: their id, and where to report status.
+    external_id = models.UUIDField(_("OpenDSR request id"), null=True, blank=True, unique=True)
+    callback_urls = models.JSONField(_("status callback URLs"), default=list, blank=True)
     # When the personal details of this closed case were purged (its record stays).
     purged_at = models.DateTimeField(_("personal details purged"), null=True, blank=True)
     assignee = models.ForeignKey(
@@ -541,3 +548,48 @@ class DownloadLink(models.Model):
 
     def __str__(self) -> str:
         return f"download link of {self.case_id}"
+
+
+class ApiScope(models.TextChoices):
+    READ = "read_cases", _("Read cases")
+    CREATE = "create_cases", _("Create cases")
+    ACT = "act_on_cases", _("Act on cases")
+
+
+class ApiToken(models.Model):
+    """A key for the REST API, held by a service account or a member of staff.
+
+    Only the key's SHA-256 is stored; the key is shown once, when the token is created.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("acts as"),
+    )
+    prefix = models.CharField(_("key begins with"), max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(_("scopes"), default=list)
+    trusted_identity = models.BooleanField(
+        _("may assert a verified identity"),
+        default=False,
+        help_text=_(
+            "Cases it creates with identity_verified=true skip the email check; the case "
+            "records that the identity was asserted by this integration."
+        ),
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("API token")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

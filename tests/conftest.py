@@ -231,6 +231,7 @@ def celery_worker_process(
         "DSAR_RUN_BACKOFF_SECONDS": "0.2",
         "DSAR_RUN_BACKOFF_MAX_SECONDS": "2",
         "DSAR_RUN_MAX_ATTEMPTS": "10",
+        "DSAR_CALLBACK_ALLOW_PRIVATE": "true",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
     celery_app.control.purge()

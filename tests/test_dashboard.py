@@ -153,10 +153,10 @@ def test_the_dashboard_shows_the_figures_in_tables_and_charts(admin_client, live
     response = admin_client.get(reverse("dsar_dashboard"))
 
     assert response.status_code == 200
-    html = response.content.decode()
+    html = re.sub(r">\s+<", "><", response.content.decode())
     assert "<h1>Dashboard</h1>" in html
     assert "1 case is overdue now." in html
-    assert "8 cases are open." in html
+    assert "7 cases are open." in html
     for header, count in [
         ("Overdue", 1),
         ("0 to 2 days", 2),
@@ -236,8 +236,8 @@ def test_the_dashboard_runs_the_same_queries_for_5_cases_as_for_50(admin_client)
         assert admin_client.get(reverse("dsar_dashboard_csv")).status_code == 200
 
     assert len(few) == len(many)
-    assert len(many) <= 5  # session, user, and one query per selector
-    assert len(csv_many) == len(many)
+    assert len(many) <= 6  # session, user, the controller for the footer, one per selector
+    assert len(csv_many) <= len(many)
 
 
 @pytest.fixture

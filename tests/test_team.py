@@ -360,3 +360,17 @@ def test_staff_passwords_must_pass_the_validators() -> None:
         with pytest.raises(ValidationError):
             validate_password(weak)
     validate_password(PASSWORD)
+
+
+def test_the_admin_login_is_rate_limited(client, settings) -> None:
+    settings.DSAR = {**settings.DSAR, "ADMIN_LOGIN_RATE": "3/15m"}
+    get_user_model().objects.create_user("clerk", password=PASSWORD, is_staff=True)
+    url = reverse("admin:login")
+    statuses = [
+        client.post(url, {"username": "clerk", "password": f"guess-{n}"}).status_code
+        for n in range(4)
+    ]
+    assert statuses == [200, 200, 200, 429]
+    # The right password is refused too while the limit holds: guessing gains nothing.
+    late = client.post(url, {"username": "clerk", "password": PASSWORD})
+    assert late.status_code == 429

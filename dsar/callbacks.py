@@ -1,0 +1,199 @@
+"""OpenDSR status callbacks: our statuses in OpenDSR's terms, the status document, the checks a
+callback URL must pass, and the tasks that POST the document to each of a case's URLs.
+
+One task per URL, so that a receiver that is down is retried on its own and the others are not
+sent the same status again. Events record the URL's index, never the URL (it may name a person).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from .emails import absolute
+from .events import SYSTEM, append_event
+from .models import Case, CaseStatus
+from .tokens import status_key
+
+API_VERSION = "2.0"
+
+S = CaseStatus
+OPENDSR_STATUSES: dict[str, str] = {
+    S.AWAITING_VERIFICATION: "pending",
+    S.VERIFIED: "pending",
+    S.IN_REVIEW: "pending",
+    S.AWAITING_INFORMATION: "pending",
+    S.IN_PROGRESS: "in_progress",
+    S.AWAITING_MANUAL: "in_progress",
+    S.COMPLETED: "completed",
+    S.CANCELLED: "cancelled",
+    S.REJECTED: "cancelled",
+    S.EXPIRED: "cancelled",
+}
+
+_TIMEOUT_SECONDS = 10
+
+
+def opendsr_status(case: Case) -> str:
+    """The case's status as OpenDSR names it: pending, in_progress, completed or cancelled."""
+    return OPENDSR_STATUSES[case.status]
+
+
+def expected_completion_time(case: Case) -> str:
+    """The end of the due date in the controller's time zone, as RFC 3339."""
+    end = dt.datetime.combine(case.due_date, dt.time(23, 59, 59))
+    return timezone.make_aware(end, timezone.get_default_timezone()).isoformat()
+
+
+def status_payload(case: Case, *, status: str | None = None) -> dict[str, Any]:
+    """What OpenDSR reports about a request, in answers and in callbacks.
+
+    ``status`` is one of our statuses (a callback reports the one the case moved to); by
+    default the case's current status.
+    """
+    request_status = OPENDSR_STATUSES[status or case.status]
+    results_url = None
+    if request_status == "completed":
+        results_url = absolute(reverse("dsar:status", args=[status_key(case)]))
+    return {
+        "controller_id": settings.DSAR["CONTROLLER_ID"],
+        "api_version": API_VERSION,
+        "subject_request_id": str(case.external_id) if case.external_id else None,
+        "request_status": request_status,
+        "expected_completion_time": expected_completion_time(case),
+        "results_url": results_url,
+        "results_count": case.artifacts.count(),
+    }
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def validate_callback_url(url: str) -> str:
+    """Return ``url`` if status callbacks may be sent to it; raise ValueError saying why not.
+
+    Its host must resolve to public addresses only, so that a client cannot make us POST into
+    our own network (unless DSAR["CALLBACK_ALLOW_PRIVATE"], for tests and local set-ups).
+    """
+    allow_private: bool = settings.DSAR["CALLBACK_ALLOW_PRIVATE"]
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"This is not a valid URL: {error}.") from error
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("A callback URL must start with https://.")
+    if parts.scheme != "https" and not (settings.DEBUG or allow_private):
+        raise ValueError("A callback URL must use https://; plain http:// is not accepted.")
+    host = parts.hostname
+    if not host:
+        raise ValueError("A callback URL must name a host.")
+    try:
+        addresses = socket.getaddrinfo(
+            host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
+    except (socket.gaierror, UnicodeError) as error:
+        raise ValueError(f"The host {host!r} of the callback URL cannot be resolved.") from error
+    if not allow_private:
+        for *_rest, sockaddr in addresses:
+            if not _is_public(str(sockaddr[0])):
+                raise ValueError(
+                    f"The host {host!r} of the callback URL resolves to a private, loopback or "
+                    "otherwise non-public address; give a publicly reachable URL."
+                )
+    return url
+
+
+class CallbackFailed(Exception):
+    """The receiver answered 5xx or 429: it may take the callback later."""
+
+    def __init__(self, http_status: int) -> None:
+        super().__init__(f"the callback receiver answered HTTP {http_status}")
+        self.http_status = http_status
+
+
+def post_callback(url: str, payload: dict[str, Any]) -> int:
+    """POST one status document; return the HTTP status, or raise CallbackFailed (worth a
+    retry) or httpx.TransportError (the receiver could not be reached)."""
+    response = httpx.post(
+        url,
+        json=payload,
+        timeout=_TIMEOUT_SECONDS,
+        follow_redirects=False,
+        headers={"User-Agent": "DSAR-Desk-OpenDSR-callbacks/1.0"},
+    )
+    if response.status_code >= 500 or response.status_code == 429:
+        raise CallbackFailed(response.status_code)
+    return response.status_code
+
+
+def _record(case_id: int, *, action: str, data: dict[str, Any]) -> None:
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case_id)
+        append_event(case, actor=SYSTEM, action=action, data=data)
+
+
+@shared_task
+def send_status_callbacks_task(case_id: int, status: str) -> None:
+    """The case moved to ``status``: tell each of its callback URLs, each in its own task."""
+    count = len(Case.objects.values_list("callback_urls", flat=True).get(pk=case_id))
+    for index in range(count):
+        send_status_callback_task.delay(case_id, status, index)
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(httpx.TransportError, CallbackFailed),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_status_callback_task(
+    self: Task[[int, str, int], None], case_id: int, status: str, url_index: int
+) -> None:
+    """POST the status document to one callback URL; retried while the receiver is down or
+    busy, recorded once it answered or the last try failed."""
+    case = Case.objects.get(pk=case_id)
+    data: dict[str, Any] = {"url_index": url_index, "status": status}
+    try:
+        # Again at sending: the host's addresses may have changed since the URL was accepted.
+        url = validate_callback_url(case.callback_urls[url_index])
+    except ValueError:
+        _record(case_id, action="callback_failed", data={**data, "error": "url_refused"})
+        return
+    try:
+        http_status = post_callback(url, status_payload(case, status=status))
+    except (httpx.TransportError, CallbackFailed) as error:
+        if self.max_retries is None or self.request.retries < self.max_retries:
+            raise
+        # Only the error's kind: an httpx message can carry the URL.
+        failure = {
+            "http_status": getattr(error, "http_status", None),
+            "error": type(error).__name__,
+        }
+        _record(case_id, action="callback_failed", data={**data, **failure})
+        return
+    action = "callback_sent" if 200 <= http_status < 300 else "callback_failed"
+    _record(case_id, action=action, data={**data, "http_status": http_status})
