@@ -17,7 +17,7 @@ urlpatterns = [
     path("api/opendsr/v1/", include("dsar.api.opendsr")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    re_path(r"^api/(?P<path>.*)$", api_errors.not_found),
+    re_path(r"^api/(?P<path>[\s\S]*)$", api_errors.not_found),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("dsar.urls")),
 ]

@@ -1,10 +1,24 @@
 """The dsar app."""
 
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+
+def _ensure_roles(sender: AppConfig, **kwargs: Any) -> None:
+    from django.apps import apps as live_apps
+
+    from .roles import create_roles
+
+    create_roles(kwargs.get("apps") or live_apps)
 
 
 class DsarConfig(AppConfig):
     name = "dsar"
     verbose_name = _("Data-subject requests")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        post_migrate.connect(_ensure_roles, sender=self)

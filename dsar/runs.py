@@ -104,8 +104,8 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
     """
     now = now or timezone.now()
     with transaction.atomic():
-        run = SystemRun.objects.select_for_update().get(pk=run_id)
-        if run.status in FINAL_RUN_STATUSES:
+        run = SystemRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status in FINAL_RUN_STATUSES:
             return Claim(claimed=False, done=True)
         if run.status == RunStatus.RUNNING and run.lease_until and run.lease_until > now:
             return Claim(claimed=False, retry_in=min((run.lease_until - now).total_seconds(), 30))

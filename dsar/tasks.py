@@ -63,7 +63,9 @@ def send_restriction_lift_email_task(case_id: int) -> None:
 )
 def assemble_deliverables_task(case_id: int) -> None:
     """Build the completed case's files, then email the person a download link."""
-    case = Case.objects.get(pk=case_id)
+    case = Case.objects.filter(pk=case_id).first()
+    if case is None:
+        return
     build_artifacts(case)
     token = downloads.issue_link(case)
     emails.send_completion_email(case, token=token)

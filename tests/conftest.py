@@ -243,9 +243,28 @@ def celery_worker_process(
 
 
 @pytest.fixture
-def celery_worker(celery_worker_process: WorkerProcess, transactional_db: None) -> WorkerProcess:
-    """Tasks go through Redis to the worker process; the test's data is committed so it sees it."""
-    return celery_worker_process
+def celery_worker(
+    celery_worker_process: WorkerProcess, transactional_db: None
+) -> Iterator[WorkerProcess]:
+    """Tasks go through Redis to the worker process; the test's data is committed so it sees it.
+
+    Afterwards the queue is emptied and the worker left idle, so that no task of this test runs
+    against the next test's data.
+    """
+    yield celery_worker_process
+    celery_app.control.purge()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        inspect = celery_app.control.inspect(timeout=1.0)
+        busy = [
+            task
+            for tasks in [*(inspect.active() or {}).values(), *(inspect.reserved() or {}).values()]
+            for task in tasks
+        ]
+        if not busy:
+            break
+        time.sleep(0.2)
+    celery_app.control.purge()
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from celery.exceptions import Retry
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -42,8 +42,12 @@ ALL_SCOPES = [READ, CREATE, ACT]
 
 
 def staff_user(name: str = "crm-integration") -> Any:
+    """A staff account allowed to work cases. The permission is given directly: the role
+    groups come from a data migration, which a transactional test's flush removes."""
     user = get_user_model().objects.create_user(name, f"{name}@example.com", is_staff=True)
-    user.groups.add(Group.objects.get(name="handler"))
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="dsar", codename="work_case")
+    )
     return user
 
 

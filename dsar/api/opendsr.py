@@ -15,7 +15,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import path
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -154,11 +160,23 @@ class OpenDsrView(ScopedView):
     parser_classes: ClassVar[list[Any]] = [JSONParser]  # type: ignore[misc]
 
 
-def _case(request_id: uuid.UUID) -> Case:
-    case = Case.objects.filter(external_id=request_id).first()
+def _case(request_id: str, *, lock: bool = False) -> Case:
+    """The case of an OpenDSR request id. The route takes any text, so that an id that is no
+    UUID is answered like an unknown one, in JSON."""
+    try:
+        external_id = uuid.UUID(request_id)
+    except ValueError:
+        external_id = None
+    cases = Case.objects.select_for_update() if lock else Case.objects.all()
+    case = cases.filter(external_id=external_id).first() if external_id else None
     if case is None:
-        raise exceptions.NotFound(f"No request with subject_request_id {request_id}.")
+        raise exceptions.NotFound(f"No request with subject_request_id {request_id!r}.")
     return case
+
+
+REQUEST_ID = OpenApiParameter(
+    "request_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="subject_request_id"
+)
 
 
 class Discovery(OpenDsrView):
@@ -238,19 +256,21 @@ class RequestStatus(OpenDsrView):
     @extend_schema(
         operation_id="opendsr_requests_retrieve",
         tags=TAGS,
+        parameters=[REQUEST_ID],
         responses={200: OpenDsrStatusOutput, **ERRORS},
     )
-    def get(self, request: Request, request_id: uuid.UUID) -> Response:
+    def get(self, request: Request, request_id: str) -> Response:
         """The request's status in OpenDSR's terms."""
         return Response(status_payload(_case(request_id)))
 
     @extend_schema(
         operation_id="opendsr_requests_cancel",
         tags=TAGS,
+        parameters=[REQUEST_ID],
         responses={202: OpenDsrStatusOutput, **ERRORS},
         description="Cancel a request while it is pending; later it can no longer be cancelled.",
     )
-    def delete(self, request: Request, request_id: uuid.UUID) -> Response:
+    def delete(self, request: Request, request_id: str) -> Response:
         # As for a cancel through /api/v1/: the key's account must be allowed to work cases.
         if not request.user.has_perm("dsar.work_case"):
             raise exceptions.PermissionDenied(
@@ -258,9 +278,7 @@ class RequestStatus(OpenDsrView):
             )
         with transaction.atomic():
             # Locked, so that the case cannot start processing between the check and the change.
-            case = Case.objects.select_for_update().filter(external_id=request_id).first()
-            if case is None:
-                raise exceptions.NotFound(f"No request with subject_request_id {request_id}.")
+            case = _case(request_id, lock=True)
             current = opendsr_status(case)
             if current != "pending":
                 raise Conflict(f"Only a pending request can be cancelled; this one is {current}.")
@@ -282,10 +300,10 @@ class OpenGdprRequestStatus(RequestStatus):
 urlpatterns = [
     path("discovery/", Discovery.as_view(), name="opendsr-discovery"),
     path("requests/", Requests.as_view(), name="opendsr-requests"),
-    path("requests/<uuid:request_id>/", RequestStatus.as_view(), name="opendsr-request"),
+    path("requests/<str:request_id>/", RequestStatus.as_view(), name="opendsr-request"),
     path("opengdpr_requests/", OpenGdprRequests.as_view(), name="opendsr-opengdpr-requests"),
     path(
-        "opengdpr_requests/<uuid:request_id>/",
+        "opengdpr_requests/<str:request_id>/",
         OpenGdprRequestStatus.as_view(),
         name="opendsr-opengdpr-request",
     ),

@@ -1,43 +1,17 @@
-"""The privacy team's three roles, as groups with their permissions."""
+"""The privacy team's three roles, as groups with their permissions (see dsar.roles)."""
 
 from django.db import migrations
 
-VIEW = [
-    "view_case", "view_event", "view_datasystem", "view_systemrun", "view_manualtask",
-    "view_processingactivity", "view_controller", "view_suppressionentry", "view_artifact",
-    "view_rectificationchange",
-]
-WORK = [
-    "work_case", "change_case", "change_manualtask", "add_rectificationchange",
-    "change_rectificationchange", "delete_rectificationchange",
-]
-DECIDE = ["decide_case"]
-
-ROLES = {
-    "auditor": VIEW,
-    "handler": VIEW + WORK,
-    "approver": VIEW + WORK + DECIDE,
-}
-
 
 def create_roles(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
+    from dsar.roles import create_roles as create
 
-    # Permissions are created after migrations run; make this app's exist now.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codenames in ROLES.items():
-        group, _created = Group.objects.get_or_create(name=name)
-        group.permissions.set(
-            Permission.objects.filter(content_type__app_label="dsar", codename__in=codenames)
-        )
+    create(apps)
 
 
 def remove_roles(apps, schema_editor):
+    from dsar.roles import ROLES
+
     apps.get_model("auth", "Group").objects.filter(name__in=ROLES).delete()
 
 
