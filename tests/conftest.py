@@ -234,7 +234,10 @@ def celery_worker_process(
         "DSAR_CALLBACK_ALLOW_PRIVATE": "true",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
-    celery_app.control.purge()
+    # A queue of this session's own: no worker left over from another run takes its tasks.
+    queue = f"dsar-test-{os.getpid()}-{time.monotonic_ns()}"
+    env["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    celery_app.conf.task_default_queue = queue
     sandbox_servers.reset()
     worker = WorkerProcess(env=env, log=tmp_path_factory.mktemp("worker") / "worker.log")
     worker.start()
@@ -255,7 +258,9 @@ def celery_worker(
     celery_app.control.purge()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        inspect = celery_app.control.inspect(timeout=1.0)
+        inspect = celery_app.control.inspect(
+            timeout=1.0, destination=[celery_worker_process.node_name]
+        )
         busy = [
             task
             for tasks in [*(inspect.active() or {}).values(), *(inspect.reserved() or {}).values()]

@@ -29,6 +29,10 @@ class WorkerProcess:
     concurrency: int = 4
     process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def node_name(self) -> str:
+        return f"test-{os.getpid()}@{socket.gethostname()}"
+
     def _log_since(self, offset: int) -> str:
         with self.log.open("rb") as stream:
             stream.seek(offset)
@@ -49,7 +53,7 @@ class WorkerProcess:
                 "--without-gossip",
                 "--without-mingle",
                 "-n",
-                f"test-{time.monotonic_ns()}@%h",
+                self.node_name,
             ],
             cwd=ROOT,
             env=self.env,
