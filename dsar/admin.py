@@ -363,7 +363,7 @@ class EventAdmin(admin.ModelAdmin[Event]):
 
 @admin.register(DataSystem)
 class DataSystemAdmin(admin.ModelAdmin[DataSystem]):
-    list_display = ("name", "key", "connector", "enabled", "max_concurrency")
+    list_display = ("name", "key", "connector", "enabled", "max_concurrency", "legal_hold_until")
     list_filter = ("connector", "enabled")
     search_fields = ("name", "key")
 

@@ -248,6 +248,11 @@ class DataSystem(models.Model):
             "rectification, erasure or restriction (Art. 19 GDPR)."
         ),
     )
+    # A litigation or investigation hold: nothing in this system is erased before this day.
+    legal_hold_until = models.DateField(_("legal hold until"), null=True, blank=True)
+    legal_hold_reason = models.TextField(
+        _("legal hold"), blank=True, help_text=_("Why data here must be kept (Art. 17(3)(e)).")
+    )
     portable_categories = models.JSONField(
         _("categories the person provided"),
         default=list,

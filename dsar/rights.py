@@ -49,8 +49,17 @@ class Retained:
 
 
 def retention_obligations(system: DataSystem, *, on: dt.date) -> list[Retained]:
-    """The statutory obligations that forbid erasing this system's data on ``on``."""
+    """The statutory obligations and legal holds that forbid erasing this system's data on
+    ``on``."""
     kept = []
+    if system.legal_hold_until and system.legal_hold_until > on:
+        kept.append(
+            Retained(
+                "Legal hold",
+                system.legal_hold_reason or "Legal claims (Art. 17(3)(e) GDPR)",
+                system.legal_hold_until,
+            )
+        )
     for activity in system.activities.exclude(retention_obligation=""):
         until = activity.obligation_ends(on)
         if until is not None and until > on:

@@ -138,3 +138,44 @@ def test_a_failed_run_holds_the_case_open_until_a_retry_succeeds(
     assert run.status == RunStatus.WAITING_MANUAL
     assert run.last_error == ""
     assert "run_retried" in [e.action for e in run.case.events.all()]
+
+
+def test_an_erasure_under_a_legal_hold_restricts_and_records_the_hold(
+    tmp_path, monkeypatch
+) -> None:
+    from connectors.demo_people import ADA, create_trial_database, trial_system_config
+
+    url = f"sqlite:///{tmp_path / 'trial.sqlite3'}"
+    create_trial_database(url)
+    monkeypatch.setenv("TRIAL_DATABASE_URL", url)  # settings.CONNECTOR_SECRETS is the environment
+    hold_until = timezone.localdate() + dt.timedelta(days=400)
+    system = DataSystemFactory(
+        connector="sql",
+        config=trial_system_config(url_env="TRIAL_DATABASE_URL"),
+        legal_hold_until=hold_until,
+        legal_hold_reason="Pending lawsuit 3 O 123/26",
+    )
+    case = CaseFactory(type="erasure", email=ADA.email, status=CaseStatus.IN_PROGRESS)
+    run = SystemRunFactory(case=case, system=system, action="erase")
+
+    perform_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.summary["retained"] == [
+        {
+            "activity": "Legal hold",
+            "obligation": "Pending lawsuit 3 O 123/26",
+            "until": str(hold_until),
+        }
+    ]
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        restricted = connection.execute(
+            sa.text("select processing_restricted from trial_signups where email = :e"),
+            {"e": ADA.email},
+        ).scalar_one()
+    engine.dispose()
+    assert restricted  # kept and restricted, not deleted
