@@ -176,29 +176,28 @@ def sandboxes(sandbox_servers: Sandboxes) -> Sandboxes:
     return sandbox_servers
 
 
-@pytest.fixture
-def demo_systems(sandboxes: Sandboxes, transactional_db: None) -> dict[str, Any]:
+def _create_demo_systems(sandboxes: Sandboxes, *, manual: bool) -> dict[str, Any]:
     from dsar.demo import create_demo_systems
 
     systems = create_demo_systems(
         hubspot_url=sandboxes.hubspot.base_url,
         mailchimp_url=sandboxes.mailchimp.base_url,
         discourse_url=sandboxes.discourse.base_url,
+        manual=manual,
     )
     return {system.key: system for system in systems}
+
+
+@pytest.fixture
+def demo_systems(sandboxes: Sandboxes, transactional_db: None) -> dict[str, Any]:
+    """The first customer's systems, the manual ones included."""
+    return _create_demo_systems(sandboxes, manual=True)
 
 
 @pytest.fixture
 def demo_systems_automated(sandboxes: Sandboxes, transactional_db: None) -> dict[str, Any]:
-    from dsar.demo import create_demo_systems
-
-    systems = create_demo_systems(
-        hubspot_url=sandboxes.hubspot.base_url,
-        mailchimp_url=sandboxes.mailchimp.base_url,
-        discourse_url=sandboxes.discourse.base_url,
-        manual=False,
-    )
-    return {system.key: system for system in systems}
+    """Only the four systems with an API."""
+    return _create_demo_systems(sandboxes, manual=False)
 
 
 # --- The worker -----------------------------------------------------------------------------
