@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 
-from .base import ConnectorError
+from .base import Connector, ConnectorError
 
 T = TypeVar("T")
 
@@ -272,3 +272,52 @@ def _requested_wait(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class WebSettings(Protocol):
+    """What every web API's settings provide."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def timeout_s(self) -> float: ...
+
+
+SettingsT = TypeVar("SettingsT", bound=WebSettings)
+
+
+class HttpConnector(Connector, Generic[SettingsT]):
+    """A connector for one web API: built from its typed settings, one client per action.
+
+    A subclass names its ``settings_class`` and says how it authenticates (``client_auth``).
+    """
+
+    settings_class: ClassVar[type[Any]]
+
+    def __init__(self, settings: SettingsT, *, retry: RetryPolicy | None = None) -> None:
+        self.settings = settings
+        self.retry = retry
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        secrets: Mapping[str, str],
+        retry: RetryPolicy | None = None,
+    ) -> Self:
+        return cls(cls.settings_class.from_config(config, secrets=secrets), retry=retry)
+
+    def client_auth(self) -> dict[str, Any]:
+        """``credentials_hint`` and ``headers`` or ``auth`` for the HttpClient."""
+        raise NotImplementedError
+
+    def _client(self) -> HttpClient:
+        return HttpClient(
+            system=self.display_name,
+            base_url=self.settings.base_url,
+            timeout_s=self.settings.timeout_s,
+            retry=self.retry,
+            **self.client_auth(),
+        )

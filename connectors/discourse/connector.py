@@ -16,14 +16,13 @@ from typing import Any, Self
 
 from connectors.base import (
     Action,
-    Connector,
     CountingSink,
     ExportOutcome,
     Identity,
     Outcome,
     RecordSink,
 )
-from connectors.http import HttpClient, Reply, RetryPolicy
+from connectors.http import HttpClient, HttpConnector, Reply
 from connectors.settings import SettingsReader
 
 SYSTEM = "Discourse"
@@ -64,41 +63,25 @@ class ForumUser:
     username: str
 
 
-class DiscourseConnector(Connector):
+class DiscourseConnector(HttpConnector[DiscourseSettings]):
     key = "discourse"
     display_name = SYSTEM
     supports = frozenset({Action.EXPORT, Action.ERASE, Action.RESTRICT})
 
-    def __init__(self, settings: DiscourseSettings, *, retry: RetryPolicy | None = None) -> None:
-        self.settings = settings
-        self.retry = retry
+    settings_class = DiscourseSettings
 
-    @classmethod
-    def from_config(
-        cls,
-        config: Mapping[str, Any],
-        *,
-        secrets: Mapping[str, str],
-        retry: RetryPolicy | None = None,
-    ) -> Self:
-        return cls(DiscourseSettings.from_config(config, secrets=secrets), retry=retry)
-
-    def _client(self) -> HttpClient:
-        return HttpClient(
-            system=SYSTEM,
-            base_url=self.settings.base_url,
-            timeout_s=self.settings.timeout_s,
-            credentials_hint=(
+    def client_auth(self) -> dict[str, Any]:
+        return {
+            "credentials_hint": (
                 f"check the API key in {self.settings.api_key_env} and that "
                 f"'{self.settings.api_username}' is an admin"
             ),
-            headers={
+            "headers": {
                 "Api-Key": self.settings.api_key,
                 "Api-Username": self.settings.api_username,
                 "Accept": "application/json",
             },
-            retry=self.retry,
-        )
+        }
 
     # --- actions -------------------------------------------------------------------------------
 

@@ -15,14 +15,13 @@ from urllib.parse import quote
 
 from connectors.base import (
     Action,
-    Connector,
     CountingSink,
     ExportOutcome,
     Identity,
     Outcome,
     RecordSink,
 )
-from connectors.http import HttpClient, RetryPolicy
+from connectors.http import HttpClient, HttpConnector
 from connectors.settings import SettingsReader
 
 SYSTEM = "HubSpot"
@@ -90,34 +89,18 @@ class Contact:
     properties: dict[str, Any]
 
 
-class HubSpotConnector(Connector):
+class HubSpotConnector(HttpConnector[HubSpotSettings]):
     key = "hubspot"
     display_name = SYSTEM
     supports = frozenset(Action)
 
-    def __init__(self, settings: HubSpotSettings, *, retry: RetryPolicy | None = None) -> None:
-        self.settings = settings
-        self.retry = retry
+    settings_class = HubSpotSettings
 
-    @classmethod
-    def from_config(
-        cls,
-        config: Mapping[str, Any],
-        *,
-        secrets: Mapping[str, str],
-        retry: RetryPolicy | None = None,
-    ) -> Self:
-        return cls(HubSpotSettings.from_config(config, secrets=secrets), retry=retry)
-
-    def _client(self) -> HttpClient:
-        return HttpClient(
-            system=SYSTEM,
-            base_url=self.settings.base_url,
-            timeout_s=self.settings.timeout_s,
-            credentials_hint=f"check the private-app token in {self.settings.token_env}",
-            headers={"Authorization": f"Bearer {self.settings.token}"},
-            retry=self.retry,
-        )
+    def client_auth(self) -> dict[str, Any]:
+        return {
+            "credentials_hint": f"check the private-app token in {self.settings.token_env}",
+            "headers": {"Authorization": f"Bearer {self.settings.token}"},
+        }
 
     # --- actions -------------------------------------------------------------------------------
 

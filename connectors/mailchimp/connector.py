@@ -16,14 +16,13 @@ from urllib.parse import quote
 
 from connectors.base import (
     Action,
-    Connector,
     CountingSink,
     ExportOutcome,
     Identity,
     Outcome,
     RecordSink,
 )
-from connectors.http import HttpClient, RetryPolicy
+from connectors.http import HttpClient, HttpConnector
 from connectors.settings import SettingsReader
 
 SYSTEM = "Mailchimp"
@@ -98,34 +97,18 @@ class Membership:
         return f"/lists/{quote(self.list_id, safe='')}/members/{quote(self.member_id, safe='')}"
 
 
-class MailchimpConnector(Connector):
+class MailchimpConnector(HttpConnector[MailchimpSettings]):
     key = "mailchimp"
     display_name = SYSTEM
     supports = frozenset(Action)
 
-    def __init__(self, settings: MailchimpSettings, *, retry: RetryPolicy | None = None) -> None:
-        self.settings = settings
-        self.retry = retry
+    settings_class = MailchimpSettings
 
-    @classmethod
-    def from_config(
-        cls,
-        config: Mapping[str, Any],
-        *,
-        secrets: Mapping[str, str],
-        retry: RetryPolicy | None = None,
-    ) -> Self:
-        return cls(MailchimpSettings.from_config(config, secrets=secrets), retry=retry)
-
-    def _client(self) -> HttpClient:
-        return HttpClient(
-            system=SYSTEM,
-            base_url=self.settings.base_url,
-            timeout_s=self.settings.timeout_s,
-            credentials_hint=f"check the API key in {self.settings.api_key_env}",
-            auth=("dsar", self.settings.api_key),
-            retry=self.retry,
-        )
+    def client_auth(self) -> dict[str, Any]:
+        return {
+            "credentials_hint": f"check the API key in {self.settings.api_key_env}",
+            "auth": ("dsar", self.settings.api_key),
+        }
 
     def _memberships(self, http: HttpClient, identity: Identity) -> Iterator[Membership]:
         """The person's membership on each configured list that has them."""
