@@ -105,6 +105,23 @@ class Outcome:
     def nothing_found(cls, action: Action) -> Outcome:
         return cls(action=action, found=False, summary="nothing found")
 
+    @classmethod
+    def rectified(
+        cls, *, changed: list[str], not_held: list[str], corrected: str, holder: str
+    ) -> Outcome:
+        """A correction of a person who was found: what changed, and which fields the system
+        does not hold at all."""
+        summary = corrected if changed else "Already correct"
+        if not_held:
+            summary += f"; {holder} holds no {', '.join(not_held)}"
+        return cls(
+            Action.RECTIFY,
+            found=True,
+            summary=summary,
+            changed=changed,
+            details={"not_held": not_held},
+        )
+
 
 class CountingSink:
     """Passes records on to the caller's sink and counts them per category."""

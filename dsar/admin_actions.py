@@ -179,10 +179,7 @@ ACTIONS = [
         "reject",
         _("Reject"),
         RejectForm,
-        lambda case: (
-            case.status in transitions.ALLOWED
-            and CaseStatus.REJECTED in transitions.ALLOWED[case.status]
-        ),
+        lambda case: CaseStatus.REJECTED in transitions.ALLOWED[case.status],
         lambda case, data, actor: transitions.reject_case(
             case.pk, reason=str(data["reason"]), note=str(data["note"]), actor=actor
         ),

@@ -1,6 +1,6 @@
 """Celery tasks: thin wrappers that load by id and call one function.
 
-The status-callback task lives in dsar.callbacks; importing it here registers it."""
+The status-callback tasks live in dsar.callbacks, which transitions imports (so they register)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from celery import Task, chord, group, shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
 
-from . import callbacks, downloads, emails, runs, transitions
+from . import downloads, emails, runs, transitions
 from .deliverables.assemble import build_artifacts, delete_expired_artifacts
 from .events import SYSTEM, append_event
 from .models import Case, CaseStatus, DownloadLink, SystemRun
@@ -166,6 +166,3 @@ def notify_recipients_task(run_id: int) -> None:
             action="recipients_notified",
             data={"system": run.system.key, "action": run.action, "recipients": len(addresses)},
         )
-
-
-__all__ = ["callbacks"]

@@ -250,9 +250,27 @@ def test_the_purge_leaves_no_personal_detail_and_an_intact_event_chain(settings)
 
 
 def test_the_retention_period_is_never_under_24_months() -> None:
-    from django.conf import settings
+    import os
+    import subprocess
+    import sys
 
-    assert settings.DSAR["CASE_RETENTION_DAYS"] >= 730
+    from tests.support import ROOT
+
+    def configured(days: str) -> int:
+        env = {**os.environ, "DSAR_CASE_RETENTION_DAYS": days}
+        script = "from config import settings; print(settings.DSAR['CASE_RETENTION_DAYS'])"
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(result.stdout.strip())
+
+    assert configured("100") == 731  # too short: raised to the floor
+    assert configured("2000") == 2000
 
 
 def _busy_case(events: int, systems: int):

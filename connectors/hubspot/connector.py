@@ -176,15 +176,8 @@ class HubSpotConnector(HttpConnector[HubSpotSettings]):
                     changed.append(
                         f"contact {contact.id}: {', '.join(sorted(differing))} corrected"
                     )
-        summary = "Corrected the contact" if changed else "Already correct"
-        if not_held:
-            summary += f"; HubSpot holds no {', '.join(not_held)}"
-        return Outcome(
-            Action.RECTIFY,
-            found=True,
-            summary=summary,
-            changed=changed,
-            details={"not_held": not_held},
+        return Outcome.rectified(
+            changed=changed, not_held=not_held, corrected="Corrected the contact", holder="HubSpot"
         )
 
     def object(self, identity: Identity) -> Outcome:

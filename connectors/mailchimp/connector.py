@@ -237,15 +237,8 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
                 changed.append(f"{membership.label}: {', '.join(corrected)} corrected")
         if not found:
             return Outcome.nothing_found(Action.RECTIFY)
-        summary = "Corrected the member" if changed else "Already correct"
-        if not_held:
-            summary += f"; Mailchimp holds no {', '.join(not_held)}"
-        return Outcome(
-            Action.RECTIFY,
-            found=True,
-            summary=summary,
-            changed=changed,
-            details={"not_held": not_held},
+        return Outcome.rectified(
+            changed=changed, not_held=not_held, corrected="Corrected the member", holder="Mailchimp"
         )
 
     def object(self, identity: Identity) -> Outcome:

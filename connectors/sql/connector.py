@@ -249,15 +249,11 @@ class SqlConnector(Connector):
                         changed.append(f"{mapping.table}: {column} corrected in {count} row(s)")
         if not found:
             return Outcome.nothing_found(Action.RECTIFY)
-        summary = "Corrected the person's rows" if changed else "Already correct"
-        if not_held:
-            summary += f"; the database holds no {', '.join(not_held)}"
-        return Outcome(
-            Action.RECTIFY,
-            found=True,
-            summary=summary,
+        return Outcome.rectified(
             changed=changed,
-            details={"not_held": not_held},
+            not_held=not_held,
+            corrected="Corrected the person's rows",
+            holder="the database",
         )
 
     # --- the database --------------------------------------------------------------------------
