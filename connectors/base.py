@@ -79,6 +79,48 @@ class RecordSink(Protocol):
     def write(self, category: str, record: Mapping[str, Any]) -> None: ...
 
 
+class OutcomeKind(StrEnum):
+    """What happened in one system, in the closed vocabulary every document reads.
+
+    A connector returns one of these for each action; the app adds ``retained`` (from the
+    register's retention rules) and ``failed``. Nothing else is ever said about a system.
+    """
+
+    EXPORTED = "exported"  # counts per category
+    ERASED = "erased"
+    ANONYMISED = "anonymised"  # ``remains``: what is kept, without the person's identity
+    RETAINED = "retained"  # kept under a legal obligation until a date (set by the app)
+    RESTRICTED = "restricted"
+    UNSUBSCRIBED = "unsubscribed"  # ``unsubscribed_from``: the lists or subscription types
+    CORRECTED = "corrected"  # ``corrections``: field, old value, new value
+    NOT_HELD = "not_held"  # the system holds nothing about the person
+    NOT_USED = "not_used_for_this_purpose"  # held, but not used for what the person objected to
+    REFUSED = "refused_by_system"  # ``refusal``: the system's own reason
+    FAILED = "failed"  # set by the app when a run gives up
+
+
+# What may remain after an anonymisation, by code; the app words each for the person.
+REMAINS: dict[str, str] = {
+    "posts": "posts and topics, shown under an anonymous name",
+    "private_messages": "private messages, under an anonymous name",
+    "anonymous_profile": "an account with no name, email or profile",
+    "aggregate_statistics": "statistics that no longer identify the person",
+    "rows_without_identity": "records with the identifying columns removed",
+}
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One corrected field: what the system held and what it holds now (Art. 16, Art. 19)."""
+
+    field: str
+    old: str
+    new: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"field": self.field, "old": self.old, "new": self.new}
+
+
 @dataclass
 class ExportOutcome:
     """What an export found: whether the person is known, and how many records per category."""
@@ -86,41 +128,111 @@ class ExportOutcome:
     found: bool
     counts: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def kind(self) -> OutcomeKind:
+        return OutcomeKind.EXPORTED if self.found else OutcomeKind.NOT_HELD
+
 
 @dataclass
 class Outcome:
-    """What an erase, restrict, rectify or object action did.
+    """What an erase, restrict, rectify or object action did, as one ``OutcomeKind``.
 
-    ``changed`` lists what was done in words staff and the subject can read ("contact 123
-    deleted"), never the personal data itself; ``details`` holds machine-readable extras.
+    ``summary`` and ``changed`` are for staff ("contact 123 deleted"), never the personal data
+    itself. The typed fields carry what the person's documents and the Art. 19 notices say:
+    ``remains`` (codes of ``REMAINS``) for an anonymisation, ``corrections`` for a correction,
+    ``unsubscribed_from`` wherever marketing was switched off (also with a restriction),
+    ``not_held_fields`` for fields a correction names that the system does not hold, and
+    ``refusal`` for the system's reason when it refused. ``details`` holds machine extras.
     """
 
     action: Action
-    found: bool
-    summary: str
+    kind: OutcomeKind
+    summary: str = ""
     changed: list[str] = field(default_factory=list)
+    remains: list[str] = field(default_factory=list)
+    corrections: list[Correction] = field(default_factory=list)
+    not_held_fields: list[str] = field(default_factory=list)
+    unsubscribed_from: list[str] = field(default_factory=list)
+    refusal: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def found(self) -> bool:
+        """Whether the system held anything about the person."""
+        return self.kind != OutcomeKind.NOT_HELD
 
     @classmethod
     def nothing_found(cls, action: Action) -> Outcome:
-        return cls(action=action, found=False, summary="nothing found")
+        return cls(action=action, kind=OutcomeKind.NOT_HELD, summary="nothing found")
 
     @classmethod
     def rectified(
-        cls, *, changed: list[str], not_held: list[str], corrected: str, holder: str
+        cls,
+        *,
+        corrections: list[Correction],
+        not_held: list[str],
+        holder: str,
+        changed: list[str] | None = None,
     ) -> Outcome:
-        """A correction of a person who was found: what changed, and which fields the system
-        does not hold at all."""
-        summary = corrected if changed else "Already correct"
+        """A correction of a person who was found: what changed (old and new values), and
+        which fields the system does not hold at all."""
+        lines = changed if changed is not None else [f"{c.field} corrected" for c in corrections]
+        summary = f"Corrected {', '.join(lines)}" if lines else "Already correct"
         if not_held:
             summary += f"; {holder} holds no {', '.join(not_held)}"
         return cls(
             Action.RECTIFY,
-            found=True,
+            OutcomeKind.CORRECTED,
             summary=summary,
-            changed=changed,
-            details={"not_held": not_held},
+            changed=lines,
+            corrections=corrections,
+            not_held_fields=not_held,
         )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "action": str(self.action),
+            "kind": str(self.kind),
+            "summary": self.summary,
+            "changed": list(self.changed),
+            "remains": list(self.remains),
+            "corrections": [c.as_json() for c in self.corrections],
+            "not_held_fields": list(self.not_held_fields),
+            "unsubscribed_from": list(self.unsubscribed_from),
+            "refusal": self.refusal,
+            "details": dict(self.details),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Outcome:
+        return cls(
+            action=Action(data["action"]),
+            kind=OutcomeKind(data["kind"]),
+            summary=data.get("summary", ""),
+            changed=list(data.get("changed", [])),
+            remains=list(data.get("remains", [])),
+            corrections=[Correction(**c) for c in data.get("corrections", [])],
+            not_held_fields=list(data.get("not_held_fields", [])),
+            unsubscribed_from=list(data.get("unsubscribed_from", [])),
+            refusal=data.get("refusal", ""),
+            details=dict(data.get("details", {})),
+        )
+
+
+class ExportProgress(Protocol):
+    """Where a resumable export stands: the connector reads ``cursor`` when it starts (empty at
+    the first attempt) and calls ``checkpoint`` after each page it has written to the sink.
+
+    The app makes a checkpoint durable (the records written so far and the cursor together), so
+    an attempt cut short — by a rate limit's wait or a killed worker — resumes where the last
+    checkpoint left off, without writing any record twice. The cursor is the connector's own
+    JSON-serialisable object (say ``{"stream": "posts", "offset": 930}``).
+    """
+
+    @property
+    def cursor(self) -> Mapping[str, Any]: ...
+
+    def checkpoint(self, cursor: Mapping[str, Any]) -> None: ...
 
 
 class CountingSink:
@@ -159,7 +271,9 @@ class Connector(ABC):
         Raises a final ``ConnectorError`` that says which setting or secret is wrong.
         """
 
-    def export(self, identity: Identity, sink: RecordSink) -> ExportOutcome:
+    def export(
+        self, identity: Identity, sink: RecordSink, progress: ExportProgress | None = None
+    ) -> ExportOutcome:
         raise self._unsupported(Action.EXPORT)
 
     def erase(self, identity: Identity) -> Outcome:

@@ -18,8 +18,10 @@ from connectors.base import (
     Action,
     CountingSink,
     ExportOutcome,
+    ExportProgress,
     Identity,
     Outcome,
+    OutcomeKind,
     RecordSink,
 )
 from connectors.http import HttpClient, HttpConnector, Reply
@@ -85,7 +87,9 @@ class DiscourseConnector(HttpConnector[DiscourseSettings]):
 
     # --- actions -------------------------------------------------------------------------------
 
-    def export(self, identity: Identity, sink: RecordSink) -> ExportOutcome:
+    def export(
+        self, identity: Identity, sink: RecordSink, progress: ExportProgress | None = None
+    ) -> ExportOutcome:
         counter = CountingSink(sink)
         with self._client() as http:
             for user in _find(http, identity):
@@ -125,9 +129,10 @@ class DiscourseConnector(HttpConnector[DiscourseSettings]):
         kept = ["posts, now shown under an anonymous name"] if anonymize else []
         return Outcome(
             Action.ERASE,
-            found=True,
+            OutcomeKind.ANONYMISED if anonymize else OutcomeKind.ERASED,
             summary="Anonymised the forum user" if anonymize else "Deleted the forum user",
             changed=changed,
+            remains=["posts"] if anonymize else [],
             details={"mode": self.settings.erase_mode, "kept": kept},
         )
 
@@ -151,7 +156,7 @@ class DiscourseConnector(HttpConnector[DiscourseSettings]):
         if not users:
             return Outcome.nothing_found(Action.RESTRICT)
         summary = "Suspended the forum user" if changed else "Already suspended"
-        return Outcome(Action.RESTRICT, found=True, summary=summary, changed=changed)
+        return Outcome(Action.RESTRICT, OutcomeKind.RESTRICTED, summary=summary, changed=changed)
 
 
 def _find(http: HttpClient, identity: Identity) -> list[ForumUser]:

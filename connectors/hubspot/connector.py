@@ -17,8 +17,10 @@ from connectors.base import (
     Action,
     CountingSink,
     ExportOutcome,
+    ExportProgress,
     Identity,
     Outcome,
+    OutcomeKind,
     RecordSink,
 )
 from connectors.http import HttpClient, HttpConnector
@@ -104,7 +106,9 @@ class HubSpotConnector(HttpConnector[HubSpotSettings]):
 
     # --- actions -------------------------------------------------------------------------------
 
-    def export(self, identity: Identity, sink: RecordSink) -> ExportOutcome:
+    def export(
+        self, identity: Identity, sink: RecordSink, progress: ExportProgress | None = None
+    ) -> ExportOutcome:
         counter = CountingSink(sink)
         with self._client() as http:
             contacts = _find(http, identity, ["email"])
@@ -132,7 +136,7 @@ class HubSpotConnector(HttpConnector[HubSpotSettings]):
         ids = [contact.id for contact in contacts]
         return Outcome(
             action=Action.ERASE,
-            found=True,
+            kind=OutcomeKind.ERASED,
             summary=f"Deleted contact {', '.join(ids)} with its notes and history (GDPR delete)",
             changed=[f"contact {i} deleted with its notes and property history" for i in ids],
             details={"contact_ids": ids, "address_blocklisted": True},
@@ -151,7 +155,7 @@ class HubSpotConnector(HttpConnector[HubSpotSettings]):
                 _update(http, contact.id, {flag: "true", self.settings.reason_property: reason})
                 changed.append(f"contact {contact.id} marked as restricted ({flag})")
         summary = "Marked the contact as restricted" if changed else "Already restricted"
-        return Outcome(Action.RESTRICT, found=True, summary=summary, changed=changed)
+        return Outcome(Action.RESTRICT, OutcomeKind.RESTRICTED, summary=summary, changed=changed)
 
     def rectify(self, identity: Identity, *, changes: Mapping[str, str]) -> Outcome:
         not_held = sorted(name for name in changes if name not in PROPERTY_FOR_FIELD)
@@ -177,7 +181,7 @@ class HubSpotConnector(HttpConnector[HubSpotSettings]):
                         f"contact {contact.id}: {', '.join(sorted(differing))} corrected"
                     )
         return Outcome.rectified(
-            changed=changed, not_held=not_held, corrected="Corrected the contact", holder="HubSpot"
+            corrections=[], changed=changed, not_held=not_held, holder="HubSpot"
         )
 
     def object(self, identity: Identity) -> Outcome:
@@ -208,7 +212,7 @@ class HubSpotConnector(HttpConnector[HubSpotSettings]):
                 )
                 changed.append(f"unsubscribed from {name} ({sub})")
         summary = "Unsubscribed from all marketing" if changed else "Already unsubscribed"
-        return Outcome(Action.OBJECT, found=True, summary=summary, changed=changed)
+        return Outcome(Action.OBJECT, OutcomeKind.UNSUBSCRIBED, summary=summary, changed=changed)
 
 
 # --- requests ------------------------------------------------------------------------------------

@@ -18,8 +18,10 @@ from connectors.base import (
     Action,
     CountingSink,
     ExportOutcome,
+    ExportProgress,
     Identity,
     Outcome,
+    OutcomeKind,
     RecordSink,
 )
 from connectors.http import HttpClient, HttpConnector
@@ -155,7 +157,9 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
 
     # --- actions -------------------------------------------------------------------------------
 
-    def export(self, identity: Identity, sink: RecordSink) -> ExportOutcome:
+    def export(
+        self, identity: Identity, sink: RecordSink, progress: ExportProgress | None = None
+    ) -> ExportOutcome:
         counter = CountingSink(sink)
         with self._client() as http:
             for membership in self._memberships(http, identity):
@@ -184,7 +188,7 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
             return Outcome.nothing_found(Action.ERASE)
         return Outcome(
             Action.ERASE,
-            found=True,
+            OutcomeKind.ERASED,
             summary=f"Deleted the member permanently from {len(changed)} list(s)",
             changed=changed,
         )
@@ -208,7 +212,7 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
         if not found:
             return Outcome.nothing_found(Action.RESTRICT)
         summary = "Stopped mailings and tagged the member" if changed else "Already restricted"
-        return Outcome(Action.RESTRICT, found=True, summary=summary, changed=changed)
+        return Outcome(Action.RESTRICT, OutcomeKind.RESTRICTED, summary=summary, changed=changed)
 
     def rectify(self, identity: Identity, *, changes: Mapping[str, str]) -> Outcome:
         mapping = self.settings.merge_fields
@@ -238,7 +242,7 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
         if not found:
             return Outcome.nothing_found(Action.RECTIFY)
         return Outcome.rectified(
-            changed=changed, not_held=not_held, corrected="Corrected the member", holder="Mailchimp"
+            corrections=[], changed=changed, not_held=not_held, holder="Mailchimp"
         )
 
     def object(self, identity: Identity) -> Outcome:
@@ -250,7 +254,7 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
         if not found:
             return Outcome.nothing_found(Action.OBJECT)
         summary = "Unsubscribed from all lists" if changed else "Already unsubscribed"
-        return Outcome(Action.OBJECT, found=True, summary=summary, changed=changed)
+        return Outcome(Action.OBJECT, OutcomeKind.UNSUBSCRIBED, summary=summary, changed=changed)
 
 
 def _unsubscribe(http: HttpClient, membership: Membership) -> list[str]:

@@ -30,8 +30,10 @@ from connectors.base import (
     ConnectorError,
     CountingSink,
     ExportOutcome,
+    ExportProgress,
     Identity,
     Outcome,
+    OutcomeKind,
     RecordSink,
 )
 from connectors.settings import SettingsReader
@@ -167,7 +169,9 @@ class SqlConnector(Connector):
 
     # --- actions -------------------------------------------------------------------------------
 
-    def export(self, identity: Identity, sink: RecordSink) -> ExportOutcome:
+    def export(
+        self, identity: Identity, sink: RecordSink, progress: ExportProgress | None = None
+    ) -> ExportOutcome:
         counter = CountingSink(sink)
         with self._connect() as (connection, tables):
             for mapping, table in tables:
@@ -197,7 +201,7 @@ class SqlConnector(Connector):
             return Outcome.nothing_found(Action.ERASE)
         return Outcome(
             Action.ERASE,
-            found=True,
+            OutcomeKind.ERASED,
             summary="Erased the person's rows",
             changed=changed,
             details={"kept": kept},
@@ -220,7 +224,7 @@ class SqlConnector(Connector):
         if not found:
             return Outcome.nothing_found(Action.RESTRICT)
         summary = "Marked the person's rows as restricted" if changed else "Already restricted"
-        return Outcome(Action.RESTRICT, found=True, summary=summary, changed=changed)
+        return Outcome(Action.RESTRICT, OutcomeKind.RESTRICTED, summary=summary, changed=changed)
 
     def rectify(self, identity: Identity, *, changes: Mapping[str, str]) -> Outcome:
         held = {name for mapping in self.settings.tables for name in mapping.fields}
@@ -250,10 +254,7 @@ class SqlConnector(Connector):
         if not found:
             return Outcome.nothing_found(Action.RECTIFY)
         return Outcome.rectified(
-            changed=changed,
-            not_held=not_held,
-            corrected="Corrected the person's rows",
-            holder="the database",
+            corrections=[], changed=changed, not_held=not_held, holder="the database"
         )
 
     # --- the database --------------------------------------------------------------------------

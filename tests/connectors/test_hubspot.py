@@ -143,7 +143,7 @@ def test_rectify_corrects_mapped_properties_and_names_the_fields_hubspot_lacks(
     again = hubspot.rectify(ADA_ID, changes=changes)
 
     assert outcome.changed == ["contact 1001: firstname, jobtitle corrected"]
-    assert outcome.details["not_held"] == ["name"]
+    assert outcome.not_held_fields == ["name"]
     assert "Augusta" not in " ".join(outcome.changed)
     properties = control.state(email=ADA.email)["properties"]
     assert (properties["firstname"], properties["jobtitle"]) == ("Augusta Ada", "Countess")

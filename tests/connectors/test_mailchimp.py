@@ -156,7 +156,7 @@ def test_rectify_corrects_merge_fields_and_names_the_fields_mailchimp_lacks(
         f"list Newsletter ({FIRST_LIST}): COMPANY, LNAME corrected",
         f"list Product updates ({SECOND_LIST}): COMPANY, LNAME corrected",
     ]
-    assert outcome.details["not_held"] == ["country"]
+    assert outcome.not_held_fields == ["country"]
     for membership in control.state(email=ADA.email)["lists"].values():
         assert membership["merge_fields"]["LNAME"] == "King"
     assert again.changed == []

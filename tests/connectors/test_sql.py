@@ -200,7 +200,7 @@ def test_rectify_maps_generic_fields_to_columns_and_corrects_the_email_last(
         f"{TRIAL_TABLE}: telephone corrected in 1 row(s)",
         f"{TRIAL_TABLE}: email corrected in 1 row(s)",
     ]
-    assert outcome.details["not_held"] == ["name"]
+    assert outcome.not_held_fields == ["name"]
     row = database.row_of("ada.king@example.com")
     assert row is not None
     assert (row["surname"], row["telephone"]) == ("King", "+44 20 7946 0000")
