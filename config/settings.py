@@ -14,6 +14,7 @@ from typing import Any
 import django_stubs_ext
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 # Lets admin and queryset classes be subscripted for the type checker at run time too.
@@ -146,22 +147,28 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # A task not acknowledged within this time (its worker died) is delivered again.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
-    }
+    # A task not acknowledged within this time (its worker died) is delivered again; see
+    # "Timings" below for how it relates to the run lease and the task time limits.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": None}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = 300
-CELERY_TASK_TIME_LIMIT = 360
+# Results are never read: a run settles its case itself, so nothing is kept in Redis for them.
+CELERY_TASK_IGNORE_RESULT = True
+# A web request that queues work while the broker is down waits at most about two seconds,
+# then goes on; the sweeper publishes the work later (dsar.queue).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "sweep": {
+        "task": "dsar.tasks.sweep_task",
+        "schedule": env.float("DSAR_SWEEP_SECONDS", default=60.0),
+    },
     "expire-unverified-cases": {
         "task": "dsar.tasks.expire_unverified_cases_task",
         "schedule": 15 * 60,
@@ -234,9 +241,20 @@ DSAR = {
     "RATE_PER_IP": env.str("DSAR_RATE_PER_IP", default="20/h"),
     "RATE_PER_EMAIL": env.str("DSAR_RATE_PER_EMAIL", default="5/h"),
     "MAX_TEXT_LENGTH": env.int("DSAR_MAX_TEXT_LENGTH", default=4000),
-    # A system run's claim lasts this long; the run task's hard time limit is shorter, so a
-    # live run is never taken over, and a run whose worker died is taken over after it.
-    "RUN_LEASE_SECONDS": env.int("DSAR_RUN_LEASE_SECONDS", default=420),
+    # A system run's claim lasts this long (renewed at each checkpoint of an export); see
+    # "Timings" below.
+    "RUN_LEASE_SECONDS": env.int("DSAR_RUN_LEASE_SECONDS", default=120),
+    "SWEEP_SECONDS": env.float("DSAR_SWEEP_SECONDS", default=60.0),
+    # A run published this long ago and still not taken is published again by the sweeper
+    # (sooner when the broker's queue is empty: the message was lost).
+    "REQUEUE_AFTER_SECONDS": env.float("DSAR_REQUEUE_AFTER_SECONDS", default=600.0),
+    # Email deliveries: attempts and the first wait; each wait doubles, up to the maximum.
+    "EMAIL_MAX_ATTEMPTS": env.int("DSAR_EMAIL_MAX_ATTEMPTS", default=10),
+    "EMAIL_BACKOFF_SECONDS": env.float("DSAR_EMAIL_BACKOFF_SECONDS", default=30.0),
+    "EMAIL_BACKOFF_MAX_SECONDS": env.float("DSAR_EMAIL_BACKOFF_MAX_SECONDS", default=3600.0),
+    # Jobs (building the files, status callbacks): attempts before they fail for staff to see.
+    "JOB_MAX_ATTEMPTS": env.int("DSAR_JOB_MAX_ATTEMPTS", default=8),
+    "JOB_BACKOFF_SECONDS": env.float("DSAR_JOB_BACKOFF_SECONDS", default=5.0),
     # Request types that staff review before any system is touched (corrections and
     # objections to other processing are always reviewed).
     "REVIEW_TYPES": env.list("DSAR_REVIEW_TYPES", default=[]),
@@ -250,12 +268,59 @@ DSAR = {
     "DOWNLOAD_TTL_DAYS": env.int("DSAR_DOWNLOAD_TTL_DAYS", default=14),
     "DOWNLOAD_MAX": env.int("DSAR_DOWNLOAD_MAX", default=10),
     "DOWNLOAD_CODE_TTL_MINUTES": env.int("DSAR_DOWNLOAD_CODE_TTL_MINUTES", default=15),
-    "RUN_MAX_ATTEMPTS": env.int("DSAR_RUN_MAX_ATTEMPTS", default=6),
+    # Failed attempts (without progress, not counting waits for a rate limit) before a run
+    # gives up and waits for staff.
+    "RUN_MAX_ATTEMPTS": env.int("DSAR_RUN_MAX_ATTEMPTS", default=10),
     "RUN_BACKOFF_SECONDS": env.float("DSAR_RUN_BACKOFF_SECONDS", default=5.0),
     "RUN_BACKOFF_MAX_SECONDS": env.float("DSAR_RUN_BACKOFF_MAX_SECONDS", default=600.0),
     "CONTROLLER_NAME": env.str("DSAR_CONTROLLER_NAME", default="DSAR Desk demo controller"),
     "CONTROLLER_CONTACT": env.str("DSAR_CONTROLLER_CONTACT", default=DEFAULT_FROM_EMAIL),
 }
+# --- Timings: one source, and the relations that keep them consistent ------------------------
+# - A run's task is killed (hard limit) before its lease lapses, so no two workers ever run it at
+#   once; an export attempt stops at its next checkpoint after ATTEMPT_BUDGET and continues in a
+#   new task, so long exports never meet the limit.
+# - The broker redelivers an unacknowledged task (its worker died) only after the visibility
+#   timeout, which is longer than any task may take or be delayed: a live task is never delivered
+#   twice. A dead worker's run is not left waiting for it: the sweeper, every SWEEP_SECONDS,
+#   publishes the run again once its lease lapsed, so a run is taken over at most
+#   lease + SWEEP_SECONDS after its worker died.
+# - No task is ever delayed (countdown) by more than MAX_COUNTDOWN; longer waits are not_before
+#   times on the rows, which the sweeper honours.
+_lease = DSAR["RUN_LEASE_SECONDS"]
+DSAR["RUN_ATTEMPT_BUDGET_SECONDS"] = _lease * 0.5
+CELERY_TASK_SOFT_TIME_LIMIT = int(_lease * 0.7)
+CELERY_TASK_TIME_LIMIT = int(_lease * 0.8)
+DSAR["MAX_COUNTDOWN_SECONDS"] = min(60.0, DSAR["SWEEP_SECONDS"] * 2)
+if "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS:
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int(
+        "CELERY_VISIBILITY_TIMEOUT", default=max(3600, 4 * _lease)
+    )
+    if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= (
+        CELERY_TASK_TIME_LIMIT + DSAR["MAX_COUNTDOWN_SECONDS"]
+    ):
+        raise ImproperlyConfigured(
+            "CELERY_VISIBILITY_TIMEOUT must exceed the task time limit (0.8 x "
+            "DSAR_RUN_LEASE_SECONDS) plus the longest countdown, or a live task is delivered "
+            "twice"
+        )
+if DSAR["SWEEP_SECONDS"] > 60:
+    raise ImproperlyConfigured("DSAR_SWEEP_SECONDS must be at most 60: lapsed runs wait for it")
+# How hard a web request tries to hand a task to the broker before leaving it to the sweeper.
+DSAR_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+# Tests only: the worker kills itself at this point, once (dsar.testhooks).
+DSAR_TEST_CRASH_AT = env.str("DSAR_TEST_CRASH_AT", default="")
+DSAR_TEST_CRASH_MARKER = env.str("DSAR_TEST_CRASH_MARKER", default=str(VAR_DIR / "crash-marker"))
+if PRODUCTION and DSAR_TEST_CRASH_AT:
+    raise ImproperlyConfigured("DSAR_TEST_CRASH_AT is a test hook and never set in production")
+# If the cache (Redis) is down, rate limits let requests through rather than fail them.
+RATELIMIT_FAIL_OPEN = True
+
 # Connectors read their secrets (API tokens, database URLs) from environment variables whose
 # names their DataSystem's settings give; this mapping is the one door to them.
 CONNECTOR_SECRETS = os.environ

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, Self
@@ -71,6 +73,43 @@ class ConnectorError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class RateLimited(ConnectorError):
+    """The system (or our shared budget for it) asks us to wait longer than is worth sitting
+    out in-process: not a failure, only a wait of ``retry_after`` seconds. The run keeps its
+    progress and continues after the wait; such waits never count towards giving up."""
+
+    def __init__(self, message: str, *, retry_after: float, system: str = "") -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after, system=system)
+
+
+class WriteJournal(Protocol):
+    """Told right before a connector sends a request that changes the system, so the app can
+    record (and commit) that the change was attempted before its result is known."""
+
+    def before_write(self, what: str) -> None: ...
+
+
+_journal: ContextVar[WriteJournal | None] = ContextVar("dsar_write_journal", default=None)
+
+
+@contextmanager
+def journaling(journal: WriteJournal) -> Iterator[None]:
+    """Let ``before_write`` calls in this context reach ``journal``."""
+    token = _journal.set(journal)
+    try:
+        yield
+    finally:
+        _journal.reset(token)
+
+
+def before_write(what: str) -> None:
+    """Connectors call this right before each request that changes the system (the HTTP
+    helper does it for every write it sends); a no-op outside ``journaling``."""
+    journal = _journal.get()
+    if journal is not None:
+        journal.before_write(what)
 
 
 class RecordSink(Protocol):

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 
-from .base import Connector, ConnectorError
+from .base import Connector, ConnectorError, before_write
 
 T = TypeVar("T")
 
@@ -150,6 +150,7 @@ class HttpClient:
         params: Mapping[str, str | int] | None = None,
         json: Any = None,
         accept: Collection[int] = (),
+        writes: bool | None = None,
     ) -> Reply:
         """Send one request, trying again on passing failures.
 
@@ -157,7 +158,13 @@ class HttpClient:
         an answer); raises ``ConnectorError`` otherwise. ``what`` names the request in messages
         ("contact search"); URLs are left out of them because they may hold an email address.
         Every request our connectors send is idempotent, so trying a POST again is safe.
+
+        ``writes`` says whether the request changes the system (default: every method but GET
+        and HEAD; a POST that only searches passes ``writes=False``); a write is journaled
+        (``connectors.base.before_write``) before it is sent.
         """
+        if writes if writes is not None else method.upper() not in ("GET", "HEAD"):
+            before_write(what)
         attempt = 0
         while True:
             attempt += 1

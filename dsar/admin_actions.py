@@ -103,9 +103,7 @@ def _verify_certificate(case: Case, data: dict[str, object], actor: str) -> str:
 
 
 def _rebuild(case: Case, data: dict[str, object], actor: str) -> str:
-    from .tasks import rebuild_deliverables_task
-
-    rebuild_deliverables_task.delay(case.pk)
+    transitions.rebuild_files(case.pk, actor=actor)
     return str(_("The files are being built again; reload the case in a minute."))
 
 

@@ -22,3 +22,6 @@ class DsarConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_roles, sender=self)
+        # Register the Celery tasks in every process, so dsar.queue can publish them by name
+        # (the queue module itself imports no task, which keeps the layers one-way).
+        from . import tasks  # noqa: F401

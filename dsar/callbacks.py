@@ -1,8 +1,9 @@
 """OpenDSR status callbacks: our statuses in OpenDSR's terms, the status document, the checks a
 callback URL must pass, and the tasks that POST the document to each of a case's URLs.
 
-One task per URL, so that a receiver that is down is retried on its own and the others are not
-sent the same status again. Events record the URL's index, never the URL (it may name a person).
+One job per URL and status (``dsar.jobs``), so that a receiver that is down is retried on its own
+and the others are not sent the same status again. Events record the URL's index, never the URL
+(it may name a person).
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from celery import Task, shared_task
 from django.conf import settings
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from .emails import absolute
-from .events import SYSTEM, append_event
+from .events import SYSTEM, record_event
 from .models import Case, CaseStatus
 from .tokens import status_key
 
@@ -148,52 +147,30 @@ def post_callback(url: str, payload: dict[str, Any]) -> int:
     return response.status_code
 
 
-def _record(case_id: int, *, action: str, data: dict[str, Any]) -> None:
-    with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case_id)
-        append_event(case, actor=SYSTEM, action=action, data=data)
+SENT = "sent"
+FAILED = "failed"
+RETRY = "retry"
 
 
-@shared_task
-def send_status_callbacks_task(case_id: int, status: str) -> None:
-    """The case moved to ``status``: tell each of its callback URLs, each in its own task."""
-    count = len(Case.objects.values_list("callback_urls", flat=True).get(pk=case_id))
-    for index in range(count):
-        send_status_callback_task.delay(case_id, status, index)
+def deliver_status_callback(case_id: int, *, url_index: int, status: str) -> str:
+    """POST the status document to one of the case's callback URLs and record the answer.
 
-
-@shared_task(
-    bind=True,
-    autoretry_for=(httpx.TransportError, CallbackFailed),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=8,
-)
-def send_status_callback_task(
-    self: Task[[int, str, int], None], case_id: int, status: str, url_index: int
-) -> None:
-    """POST the status document to one callback URL; retried while the receiver is down or
-    busy, recorded once it answered or the last try failed."""
+    Returns SENT, FAILED (refused for good, recorded) or RETRY (the receiver is down or busy;
+    the caller tries again later and records the failure when it gives up)."""
     case = Case.objects.get(pk=case_id)
     data: dict[str, Any] = {"url_index": url_index, "status": status}
     try:
         # Again at sending: the host's addresses may have changed since the URL was accepted.
         url = validate_callback_url(case.callback_urls[url_index])
-    except ValueError:
-        _record(case_id, action="callback_failed", data={**data, "error": "url_refused"})
-        return
+    except (ValueError, IndexError):
+        record_event(
+            case_id, actor=SYSTEM, action="callback_failed", data={**data, "error": "url_refused"}
+        )
+        return FAILED
     try:
         http_status = post_callback(url, status_payload(case, status=status))
-    except (httpx.TransportError, CallbackFailed) as error:
-        if self.max_retries is None or self.request.retries < self.max_retries:
-            raise
-        # Only the error's kind: an httpx message can carry the URL.
-        failure = {
-            "http_status": getattr(error, "http_status", None),
-            "error": type(error).__name__,
-        }
-        _record(case_id, action="callback_failed", data={**data, **failure})
-        return
+    except (httpx.TransportError, CallbackFailed):
+        return RETRY
     action = "callback_sent" if 200 <= http_status < 300 else "callback_failed"
-    _record(case_id, action=action, data={**data, "http_status": http_status})
+    record_event(case_id, actor=SYSTEM, action=action, data={**data, "http_status": http_status})
+    return SENT if action == "callback_sent" else FAILED

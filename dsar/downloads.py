@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .events import SUBJECT, append_event
+from .events import SUBJECT, record_event
 from .models import Artifact, Case, DownloadLink
 
 MAX_CODE_ATTEMPTS = 5
@@ -26,16 +26,21 @@ def _hash(value: str) -> str:
 
 def issue_link(case: Case, *, now: dt.datetime | None = None) -> str:
     """A new link for the case; returns the raw token (only its hash is stored)."""
+    return new_link(case, now=now)[1]
+
+
+def new_link(case: Case, *, now: dt.datetime | None = None) -> tuple[DownloadLink, str]:
+    """A new link for the case; returns it and the raw token (only its hash is stored)."""
     now = now or timezone.now()
     token = secrets.token_urlsafe(32)
-    DownloadLink.objects.create(
+    link = DownloadLink.objects.create(
         case=case,
         token_hash=_hash(token),
         created_at=now,
         expires_at=now + dt.timedelta(days=settings.DSAR["DOWNLOAD_TTL_DAYS"]),
         max_downloads=settings.DSAR["DOWNLOAD_MAX"],
     )
-    return token
+    return link, token
 
 
 def find_link(token: str) -> DownloadLink | None:
@@ -103,6 +108,5 @@ def record_download(link: DownloadLink, artifact: Artifact) -> bool:
         if counted != 1:
             return False
         Artifact.objects.filter(pk=artifact.pk).update(downloads=F("downloads") + 1)
-        case = Case.objects.select_for_update().get(pk=link.case_id)
-        append_event(case, actor=SUBJECT, action="downloaded", data={"kind": artifact.kind})
+        record_event(link.case_id, actor=SUBJECT, action="downloaded", data={"kind": artifact.kind})
     return True

@@ -11,6 +11,7 @@ from .models import GENESIS_HASH, Case, Event
 
 SYSTEM = "system"
 SUBJECT = "subject"
+SWEEPER = "system:sweeper"
 
 
 def staff_actor(username: str) -> str:
@@ -39,6 +40,17 @@ def append_event(
     event.hash = event.compute_hash()
     event.save()
     return event
+
+
+def record_event(
+    case: Case | int, *, actor: str, action: str, data: dict[str, Any] | None = None
+) -> Event:
+    """The one door to the audit trail: lock the case and append one event, in a transaction
+    of its own or the caller's (which then holds the lock until it commits)."""
+    case_id = case if isinstance(case, int) else case.pk
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().only("pk").get(pk=case_id)
+        return append_event(locked, actor=actor, action=action, data=data)
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,8 @@ class Verification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    # A staff resend revokes the earlier link, so one verification token is live at a time.
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"verification of {self.case_id}"
@@ -276,23 +278,55 @@ class RunStatus(models.TextChoices):
     WAITING_MANUAL = "waiting_manual", _("Waiting for manual work")
 
 
+class OutcomeKind(models.TextChoices):
+    """What happened in one system: the closed vocabulary of ``connectors.base.OutcomeKind``,
+    which every document, email and status line reads."""
+
+    EXPORTED = "exported", _("exported")
+    ERASED = "erased", _("erased")
+    ANONYMISED = "anonymised", _("anonymised")
+    RETAINED = "retained", _("kept under a legal obligation")
+    RESTRICTED = "restricted", _("restricted")
+    UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+    CORRECTED = "corrected", _("corrected")
+    NOT_HELD = "not_held", _("no data held")
+    NOT_USED = "not_used_for_this_purpose", _("held, not used for this purpose")
+    REFUSED = "refused_by_system", _("refused by the system")
+    FAILED = "failed", _("failed")
+
+
 class SystemRun(models.Model):
-    """One system's part of one case: claimed by one worker at a time, retried, recorded."""
+    """One system's part of one case: claimed by one worker at a time, retried, recorded.
+
+    The row is the record of pending work: a PENDING run is due once ``not_before`` has passed
+    (a wait for a rate limit, a backoff or a free slot), and ``queued_at`` says when a task was
+    last published for it, so that the sweeper can publish again what the broker lost.
+    """
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="runs")
     system = models.ForeignKey(DataSystem, on_delete=models.PROTECT, related_name="runs")
     action = models.CharField(max_length=20)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
+    # Attempts that reached the system, each recorded (RunAttempt) before its result is known.
     attempts = models.PositiveIntegerField(default=0)
+    # Attempts that failed without progress; only these count towards giving up.
+    failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     # A claim lapses at this time, so that a run whose worker died can be taken over.
     lease_until = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    # Where a resumable export stands: the connector's cursor, the bytes of the result file
+    # written up to it, and the records counted so far.
+    cursor = models.JSONField(default=dict, blank=True)
+    # The outcome in the closed vocabulary, and its particulars (``Outcome.as_json`` plus what
+    # the app adds: retained records with their obligation and end, the attempts' history).
+    outcome = models.CharField(_("outcome"), max_length=32, choices=OutcomeKind.choices, blank=True)
+    outcome_data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    # What happened, in plain numbers and words (records found, erased, kept and why); never
-    # the records themselves, which live in result_file.
-    summary = models.JSONField(default=dict, blank=True)
+    # The records themselves (an export's), never in the database.
     result_file = models.CharField(max_length=300, blank=True)
 
     class Meta:
@@ -300,10 +334,78 @@ class SystemRun(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["case", "system", "action"], name="run_unique")
         ]
-        indexes = [models.Index(fields=["system", "status"])]
+        indexes = [
+            models.Index(fields=["system", "status"]),
+            models.Index(fields=["status", "not_before"], name="run_due"),
+        ]
+        verbose_name = _("system run")
+        verbose_name_plural = _("system runs")
 
     def __str__(self) -> str:
         return f"{self.case.reference}: {self.system.name} ({self.action})"
+
+    @property
+    def found(self) -> bool:
+        """Whether the system holds (or held) anything about the person."""
+        return bool(self.outcome) and self.outcome not in (
+            OutcomeKind.NOT_HELD,
+            OutcomeKind.FAILED,
+        )
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = self.outcome_data.get("details", {}).get("counts") or {}
+        return {str(k): int(v) for k, v in counts.items()}
+
+    @property
+    def retained(self) -> list[dict[str, str]]:
+        return list(self.outcome_data.get("retained") or [])
+
+    @property
+    def changed(self) -> list[str]:
+        return [str(item) for item in self.outcome_data.get("changed") or []]
+
+    @property
+    def outcome_summary(self) -> str:
+        return str(self.outcome_data.get("summary", ""))
+
+
+class AttemptState(models.TextChoices):
+    IN_FLIGHT = "in_flight", _("in flight")
+    SUCCEEDED = "succeeded", _("succeeded")
+    PROGRESSED = "progressed", _("made progress, continues")
+    WAITED = "waited", _("waited for a rate limit")
+    FAILED = "failed", _("failed")
+    INTERRUPTED = "interrupted", _("interrupted (the worker stopped)")
+
+
+class RunAttempt(models.Model):
+    """One attempt of a run at its system, written before the system is called, so that an
+    attempt cut short by a crash is known: an erasure whose worker died after the system
+    performed it is reported as done in that attempt, confirmed by the next."""
+
+    run = models.ForeignKey(SystemRun, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    state = models.CharField(
+        max_length=20, choices=AttemptState.choices, default=AttemptState.IN_FLIGHT
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, choices=OutcomeKind.choices, blank=True)
+    error = models.TextField(blank=True)
+    # The writes the connector was about to send, each committed before it was sent.
+    writes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "number"], name="attempt_number_unique")
+        ]
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
+
+    def __str__(self) -> str:
+        return f"{self.run_id} #{self.number} {self.state}"
 
 
 class ManualTaskStatus(models.TextChoices):
@@ -598,3 +700,115 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class DeliveryState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    FAILED_TRANSIENT = "failed_transient", _("Not delivered yet, retrying")
+    FAILED_PERMANENT = "failed_permanent", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+# States in which a delivery still needs staff to look at it.
+FAILED_DELIVERY_STATES = frozenset({DeliveryState.FAILED_TRANSIENT, DeliveryState.FAILED_PERMANENT})
+
+
+class EmailDelivery(models.Model):
+    """One email the product sends, tracked from queued to sent (or failed), so that nothing
+    fails silently and a retry re-sends the same message.
+
+    The message is rendered once, when the delivery is created (with any one-time token in it),
+    and kept encrypted (``dsar.outbox``) only until it is sent; after that only its metadata
+    stays. A staff resend is a new delivery.
+    """
+
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, related_name="deliveries", null=True, blank=True
+    )
+    kind = models.CharField(_("kind"), max_length=40)
+    # The recipient when it is not the person (Art. 19 recipients, staff): never the person's
+    # own address, which is read from the case and purged with it.
+    to_other = models.CharField(_("sent to"), max_length=254, blank=True)
+    subject = models.CharField(_("subject"), max_length=300)
+    sealed = models.BinaryField(_("encrypted message"), blank=True, default=b"")
+    state = models.CharField(
+        _("state"), max_length=20, choices=DeliveryState.choices, default=DeliveryState.QUEUED
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    not_before = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    provider_message_id = models.CharField(
+        _("provider's message id"), max_length=200, blank=True, db_index=True
+    )
+    provider_status = models.CharField(_("provider's last report"), max_length=40, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # The one-time secrets the message carries, revoked when it is superseded.
+    verification = models.ForeignKey(
+        Verification, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    download_link = models.ForeignKey(
+        "DownloadLink", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(_("failure acknowledged"), null=True, blank=True)
+    # What the composer needs beyond the case (a run for an Art. 19 notice, days left...).
+    args = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["state", "not_before"], name="delivery_due")]
+        verbose_name = _("email delivery")
+        verbose_name_plural = _("email deliveries")
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.get_state_display()})"
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.state in FAILED_DELIVERY_STATES and self.acknowledged_at is None
+
+
+class JobKind(models.TextChoices):
+    DELIVERABLES = "deliverables", _("Build the files and send the answer")
+    REBUILD = "rebuild", _("Build the files again")
+    CALLBACK = "callback", _("Status callback")
+
+
+class JobState(models.TextChoices):
+    DUE = "due", _("Due")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class Job(models.Model):
+    """A piece of work a transition asked for, other than a system run or an email: written in
+    the same transaction as the transition, so a lost broker message loses nothing; the
+    sweeper publishes what is due and not taken."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=20, choices=JobKind.choices)
+    # What makes two jobs the same one (e.g. the callback's URL index and status).
+    key = models.CharField(max_length=100, blank=True)
+    args = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.DUE)
+    attempts = models.PositiveIntegerField(default=0)
+    not_before = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["case", "kind", "key"], name="job_unique")]
+        indexes = [models.Index(fields=["state", "not_before"], name="job_due")]
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.case_id} ({self.state})"

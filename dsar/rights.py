@@ -73,7 +73,7 @@ def _holds_data(run: SystemRun) -> bool:
     manual_task = getattr(run, "manual_task", None)
     if manual_task is not None:
         return bool(manual_task.data_found)
-    return bool(run.summary.get("found"))
+    return run.found
 
 
 def art15_information(activity: ProcessingActivity) -> dict[str, str]:
@@ -117,7 +117,7 @@ def access_information(case: Case) -> dict[str, Any]:
             {
                 "system": run.system.name,
                 "holds_data": _holds_data(run),
-                "records": run.summary.get("counts", {}),
+                "records": run.counts,
                 "activities": sorted(a.name for a in run.system.activities.all()),
             }
             for run in runs

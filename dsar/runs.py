@@ -1,7 +1,15 @@
-"""Running one system's part of a case: claim it, call its connector, record what happened.
+"""Running one system's part of a case: claim it, call its connector, record each attempt.
 
-The Celery task in ``dsar.tasks`` is a thin loop around ``perform_run``; everything it decides
-lives here. Connectors know nothing of these models: they get a plain identity and settings.
+The Celery task in ``dsar.tasks`` calls ``perform_run`` and, when it returns a final
+``RunReport``, hands that to ``dsar.transitions.finish_run``, which records it and moves the
+case on in one transaction. This module changes only the run's own working state (its claim,
+attempts, cursor and waits); it never changes a case and calls no transition. Connectors know
+nothing of these models: they get a plain identity and settings.
+
+Every attempt is written (``RunAttempt``, committed) before the system is called, and every
+write the connector is about to send is journaled on it, so an attempt cut short by a crash is
+known: an erasure whose worker died after the system performed it is reported as done in that
+attempt and confirmed absent by the next, never as "nothing found".
 """
 
 from __future__ import annotations
@@ -14,26 +22,36 @@ import random
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from connectors.base import Action, Connector, ConnectorError, Identity
+from connectors.base import (
+    Action,
+    Connector,
+    ConnectorError,
+    Identity,
+    Outcome,
+    OutcomeKind,
+    RateLimited,
+    journaling,
+)
 from connectors.manual.connector import ManualConnector
 from connectors.registry import get_connector_class
 
-from . import tasks, transitions
-from .events import SYSTEM, append_event
+from . import queue, testhooks
 from .models import (
+    AttemptState,
     Case,
     CaseType,
     DataSystem,
-    ManualTask,
+    RunAttempt,
     RunStatus,
     SystemRun,
 )
@@ -50,19 +68,7 @@ ACTION_FOR_TYPE: dict[str, Action] = {
     CaseType.OBJECTION: Action.OBJECT,
 }
 
-# Art. 19: the recipients of a system's data are told of these.
-NOTIFIED_ACTIONS = frozenset({Action.ERASE, Action.RESTRICT, Action.RECTIFY})
-
 FINAL_RUN_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.WAITING_MANUAL})
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The answer to "may this worker run it now?": yes, no (it is done), or later."""
-
-    claimed: bool
-    done: bool = False
-    retry_in: float = 0.0
 
 
 def identity_of(case: Case) -> Identity:
@@ -96,19 +102,41 @@ def create_runs(case: Case) -> list[SystemRun]:
     ]
 
 
+# --- Claiming -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to "may this worker run it now?"."""
+
+    attempt_id: int | None = None
+    # Not now: the run is final, not yet due, another worker holds it, or its system has no
+    # free slot (then it waits, in its place, for the run that frees one).
+    reason: str = ""
+
+    @property
+    def claimed(self) -> bool:
+        return self.attempt_id is not None
+
+
 def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
     """Take the run for this worker, within its system's bound on parallel runs.
 
-    A run still RUNNING under a live lease belongs to another worker; one whose lease has
-    lapsed (its worker died) is taken over.
+    A run RUNNING under a live lease belongs to another worker; one whose lease has lapsed (its
+    worker died) is taken over, and its last attempt is marked interrupted. A new attempt is
+    recorded, committed, before the caller touches the system.
     """
     now = now or timezone.now()
     with transaction.atomic():
         run = SystemRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.status in FINAL_RUN_STATUSES:
-            return Claim(claimed=False, done=True)
+            return Claim(reason="done")
         if run.status == RunStatus.RUNNING and run.lease_until and run.lease_until > now:
-            return Claim(claimed=False, retry_in=min((run.lease_until - now).total_seconds(), 30))
+            # Come back when the lease lapses, in case its worker is dead.
+            queue.run_soon(run.pk, countdown=_capped((run.lease_until - now).total_seconds() + 1))
+            return Claim(reason="held")
+        if run.status == RunStatus.PENDING and run.not_before and run.not_before > now:
+            return Claim(reason="not_due")
         # Locking the system row makes the count and the claim one step for all its runs.
         system = DataSystem.objects.select_for_update().get(pk=run.system_id)
         running = (
@@ -117,21 +145,93 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
             .count()
         )
         if running >= system.max_concurrency:
-            return Claim(claimed=False, retry_in=random.uniform(0.5, 2.0))  # noqa: S311
+            # Wait in line: the run that frees a slot hands it to the longest-waiting run
+            # (``hand_over_slot``), so this one keeps its place instead of going to the back of
+            # the broker's queue.
+            run.queued_at = None
+            run.not_before = None
+            run.save(update_fields=["queued_at", "not_before"])
+            return Claim(reason="no_slot")
+        if run.status == RunStatus.RUNNING:
+            RunAttempt.objects.filter(run=run, state=AttemptState.IN_FLIGHT).update(
+                state=AttemptState.INTERRUPTED, finished_at=now
+            )
         run.status = RunStatus.RUNNING
         run.lease_until = now + dt.timedelta(seconds=settings.DSAR["RUN_LEASE_SECONDS"])
         run.attempts += 1
+        run.not_before = None
         run.started_at = run.started_at or now
-        run.save(update_fields=["status", "lease_until", "attempts", "started_at"])
-        return Claim(claimed=True)
+        run.save(update_fields=["status", "lease_until", "attempts", "not_before", "started_at"])
+        attempt = RunAttempt.objects.create(run=run, number=run.attempts, started_at=now)
+        return Claim(attempt_id=attempt.pk)
+
+
+def hand_over_slot(system_id: int) -> None:
+    """A run of this system left RUNNING: wake the one that has waited longest for a slot
+    (once the caller's transaction commits)."""
+    waiting = (
+        SystemRun.objects.filter(
+            system_id=system_id,
+            status=RunStatus.PENDING,
+            queued_at__isnull=True,
+            not_before__isnull=True,
+        )
+        .order_by("case__due_date", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if waiting is not None:
+        queue.run_soon(waiting)
+
+
+def _capped(seconds: float) -> float:
+    limit: float = settings.DSAR["MAX_COUNTDOWN_SECONDS"]
+    return max(0.0, min(seconds, limit))
+
+
+# --- What an attempt ends with -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """A run's final result, for ``transitions.finish_run`` to record with the case."""
+
+    run_id: int
+    attempt_id: int
+    status: str  # RunStatus: SUCCEEDED, FAILED or WAITING_MANUAL
+    outcome: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    manual_team: str = ""
+    manual_instructions: str = ""
+
+    @property
+    def kind(self) -> str:
+        return str(self.outcome.get("kind", ""))
+
+
+class _Journal:
+    """Commits each write the connector is about to send onto the attempt, before it is sent."""
+
+    def __init__(self, attempt_id: int) -> None:
+        self.attempt_id = attempt_id
+        self.writes: list[str] = []
+
+    def before_write(self, what: str) -> None:
+        self.writes.append(what)
+        RunAttempt.objects.filter(pk=self.attempt_id).update(writes=self.writes)
+
+
+class AttemptPaused(Exception):
+    """An export used up its time for this attempt at a checkpoint: it continues in a new
+    task from there (progress, not failure)."""
 
 
 class JsonLinesSink:
     """Writes exported records to a file as they arrive, so memory stays bounded."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], counts: Mapping[str, int] | None = None) -> None:
         self.stream = stream
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter(counts or {})
 
     def write(self, category: str, record: Mapping[str, Any]) -> None:
         self.stream.write(json.dumps({"category": category, "record": record}, default=str))
@@ -139,22 +239,75 @@ class JsonLinesSink:
         self.counts[category] += 1
 
 
+class RunProgress:
+    """The ``ExportProgress`` of one attempt: each checkpoint makes the records written so far
+    and the connector's cursor durable together, and renews the run's lease."""
+
+    def __init__(self, run: SystemRun, stream: IO[str], sink: JsonLinesSink) -> None:
+        self.run = run
+        self.stream = stream
+        self.sink = sink
+        self.advanced = False
+        self._cursor: Mapping[str, Any] = run.cursor.get("connector", {})
+        self._deadline = time.monotonic() + settings.DSAR["RUN_ATTEMPT_BUDGET_SECONDS"]
+
+    @property
+    def cursor(self) -> Mapping[str, Any]:
+        return self._cursor
+
+    def checkpoint(self, cursor: Mapping[str, Any]) -> None:
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        self._cursor = dict(cursor)
+        state = {"connector": self._cursor, "bytes": self.stream.tell(), "counts": self.sink.counts}
+        lease = timezone.now() + dt.timedelta(seconds=settings.DSAR["RUN_LEASE_SECONDS"])
+        SystemRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
+            cursor=state, lease_until=lease
+        )
+        self.run.cursor = state
+        self.advanced = True
+        testhooks.crash_point("export_checkpoint")
+        if time.monotonic() > self._deadline:
+            raise AttemptPaused
+
+
 def result_path(run: SystemRun) -> Path:
     return Path("runs") / run.case.public_id.hex / f"{run.system.key}-{run.action}.jsonl"
 
 
-def _export(connector: Connector, run: SystemRun) -> dict[str, Any]:
+def _open_partial(run: SystemRun, target: Path) -> IO[str]:
+    """The partial result file, cut back to the last checkpoint (so nothing after it is
+    written twice), or new when there is none to continue."""
+    partial = target.with_suffix(".partial")
+    written = int(run.cursor.get("bytes", 0))
+    if written and partial.exists() and partial.stat().st_size >= written:
+        stream = partial.open("r+", encoding="utf-8")
+        stream.truncate(written)
+        stream.seek(written)
+        return stream
+    run.cursor = {}
+    return partial.open("w", encoding="utf-8")
+
+
+def _export(connector: Connector, run: SystemRun, progress_box: list[RunProgress]) -> Outcome:
     relative = result_path(run)
     target = Path(settings.MEDIA_ROOT) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    # A re-run writes the file anew and replaces the old one in one step.
-    with partial.open("w", encoding="utf-8") as stream:
-        sink = JsonLinesSink(stream)
-        outcome = connector.export(identity_of(run.case), sink)
-    os.replace(partial, target)
+    with _open_partial(run, target) as stream:
+        sink = JsonLinesSink(stream, run.cursor.get("counts"))
+        progress = RunProgress(run, stream, sink)
+        progress_box.append(progress)
+        connector.export(identity_of(run.case), sink, progress)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(target.with_suffix(".partial"), target)
     run.result_file = str(relative)
-    return {"found": outcome.found, "counts": dict(sink.counts)}
+    SystemRun.objects.filter(pk=run.pk).update(result_file=run.result_file)
+    counts = dict(sink.counts)
+    kind = OutcomeKind.EXPORTED if counts else OutcomeKind.NOT_HELD
+    return Outcome(
+        Action.EXPORT, kind, summary=f"{sum(counts.values())} records", details={"counts": counts}
+    )
 
 
 def approved_changes(case: Case) -> dict[str, str]:
@@ -167,7 +320,8 @@ def approved_changes(case: Case) -> dict[str, str]:
     return changes
 
 
-def _act(connector: Connector, run: SystemRun) -> dict[str, Any]:
+def _act(connector: Connector, run: SystemRun) -> tuple[Outcome, dict[str, Any]]:
+    """Carry out the action; return the connector's outcome and what the app adds to it."""
     identity = identity_of(run.case)
     action = Action(run.action)
     reason = f"Data-subject request {run.case.reference}"
@@ -179,59 +333,16 @@ def _act(connector: Connector, run: SystemRun) -> dict[str, Any]:
             outcome = connector.restrict(
                 identity, reason=f"{reason}: kept under a statutory obligation until {until}"
             )
-            return {
-                "found": outcome.found,
-                "summary": "kept under a statutory obligation and restricted"
-                if outcome.found
-                else outcome.summary,
-                "changed": outcome.changed,
-                "retained": [item.as_json() for item in kept] if outcome.found else [],
-            }
-        outcome = connector.erase(identity)
-    elif action == Action.RESTRICT:
-        outcome = connector.restrict(identity, reason=f"{reason} (Art. 18 GDPR)")
-    elif action == Action.RECTIFY:
-        outcome = connector.rectify(identity, changes=approved_changes(run.case))
-    else:
-        outcome = connector.object(identity)
-    return {"found": outcome.found, "summary": outcome.summary, "changed": outcome.changed}
-
-
-def _finish(run: SystemRun, status: str, *, summary: dict[str, Any], error: str = "") -> None:
-    now = timezone.now()
-    with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=run.case_id)
-        run.status = status
-        run.summary = summary
-        run.last_error = error
-        run.lease_until = None
-        run.finished_at = now
-        if run.started_at:
-            run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
-        run.save()
-        append_event(
-            case,
-            actor=SYSTEM,
-            action=f"run_{status}",
-            data={"system": run.system.key, "action": run.action, "attempts": run.attempts}
-            | ({"error": error} if error else {})
-            | ({"counts": summary["counts"]} if "counts" in summary else {}),
-        )
-    transitions.settle_case(run.case_id)
-
-
-def _ask_for_manual_work(run: SystemRun, *, team: str, instructions: str) -> None:
-    summary: dict[str, Any] = {"manual": True}
-    if run.action == Action.ERASE:
-        kept = retention_obligations(run.system, on=request_day(run.case))
-        if kept:
-            summary["retained"] = [item.as_json() for item in kept]
-            instructions += " " + " ".join(
-                f"Keep and restrict what falls under: {item.obligation} (until {item.until})."
-                for item in kept
-            )
-    ManualTask.objects.get_or_create(run=run, defaults={"team": team, "instructions": instructions})
-    _finish(run, RunStatus.WAITING_MANUAL, summary=summary)
+            if not outcome.found:
+                return outcome, {}
+            outcome.kind = OutcomeKind.RETAINED
+            return outcome, {"retained": [item.as_json() for item in kept]}
+        return connector.erase(identity), {}
+    if action == Action.RESTRICT:
+        return connector.restrict(identity, reason=f"{reason} (Art. 18 GDPR)"), {}
+    if action == Action.RECTIFY:
+        return connector.rectify(identity, changes=approved_changes(run.case)), {}
+    return connector.object(identity), {}
 
 
 def _nothing_to_object_to(connector: Connector, run: SystemRun) -> bool:
@@ -256,69 +367,174 @@ def _manual_work(connector: Connector, run: SystemRun) -> tuple[str, str]:
     )
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """What the task should do next: nothing, or try again after ``retry_in`` seconds."""
+def _confirmed_by_earlier_attempt(
+    run: SystemRun, outcome: Outcome, attempt_number: int
+) -> dict[str, Any] | None:
+    """An erasure that an interrupted attempt sent (its writes were journaled) and that this
+    attempt finds nothing of was done by that attempt: say so, with both attempts."""
+    if run.action != Action.ERASE or outcome.kind != OutcomeKind.NOT_HELD:
+        return None
+    earlier = (
+        RunAttempt.objects.filter(run=run, state=AttemptState.INTERRUPTED)
+        .exclude(writes=[])
+        .order_by("-number")
+        .first()
+    )
+    if earlier is None:
+        return None
+    return {
+        "performed_in_attempt": earlier.number,
+        "writes": earlier.writes,
+        "confirmed_absent_in_attempt": attempt_number,
+    }
 
-    retry_in: float | None = None
 
+def perform_run(run_id: int) -> RunReport | None:
+    """Claim the run and make one attempt at its system.
 
-def perform_run(run_id: int) -> RunResult:
-    """Claim the run, call its connector once, and record the outcome or the error."""
+    Returns the final report when the run is done (succeeded, failed for good, or handed to
+    staff as a manual task); None when there is nothing to record now: the run is not this
+    worker's, or it was rescheduled (a rate limit's wait, a backoff after a passing error, or
+    the next part of a long export).
+    """
     claim = claim_run(run_id)
-    if claim.done:
-        return RunResult()
     if not claim.claimed:
-        return RunResult(retry_in=claim.retry_in)
+        return None
+    assert claim.attempt_id is not None
     run = SystemRun.objects.select_related("case", "system").get(pk=run_id)
     started = time.monotonic()
+    progress_box: list[RunProgress] = []
+    journal = _Journal(claim.attempt_id)
     try:
         connector = connector_for(run.system)
-        if Action(run.action) not in connector.supports:
+        action = Action(run.action)
+        if action not in connector.supports:
             if _nothing_to_object_to(connector, run):
-                _finish(
-                    run,
-                    RunStatus.SUCCEEDED,
-                    summary={"found": False, "summary": "not used for direct marketing"},
+                outcome = Outcome(
+                    action, OutcomeKind.NOT_USED, summary="not used for direct marketing"
                 )
-                return RunResult()
+                return _report(run, claim.attempt_id, RunStatus.SUCCEEDED, outcome, {})
             team, instructions = _manual_work(connector, run)
-            _ask_for_manual_work(run, team=team, instructions=instructions)
-            return RunResult()
-        perform = _export if run.action == Action.EXPORT else _act
-        summary = perform(connector, run)
+            return RunReport(
+                run_id=run.pk,
+                attempt_id=claim.attempt_id,
+                status=RunStatus.WAITING_MANUAL,
+                manual_team=team,
+                manual_instructions=instructions,
+            )
+        with journaling(journal):
+            extra: dict[str, Any] = {}
+            if action == Action.EXPORT:
+                outcome = _export(connector, run, progress_box)
+            else:
+                outcome, extra = _act(connector, run)
+        testhooks.crash_point("after_connector_action")
+    except AttemptPaused:
+        _reschedule(run, claim.attempt_id, AttemptState.PROGRESSED, wait=0.0)
+        return None
+    except RateLimited as error:
+        _reschedule(run, claim.attempt_id, AttemptState.WAITED, wait=error.retry_after or 1.0)
+        return None
     except ConnectorError as error:
-        return _record_error(run, error)
+        advanced = bool(progress_box and progress_box[0].advanced)
+        return _record_error(run, claim.attempt_id, error, advanced=advanced)
     except SoftTimeLimitExceeded:
+        advanced = bool(progress_box and progress_box[0].advanced)
         timeout = ConnectorError(f"{run.system.name} took too long", retryable=True)
-        return _record_error(run, timeout)
+        return _record_error(run, claim.attempt_id, timeout, advanced=advanced)
     except Exception as error:  # a connector bug must not leave the run RUNNING for ever
         logger.exception("run %s of %s failed unexpectedly", run.pk, run.system.key)
-        _finish(
-            run, RunStatus.FAILED, summary={}, error=f"Unexpected error: {type(error).__name__}"
+        return RunReport(
+            run_id=run.pk,
+            attempt_id=claim.attempt_id,
+            status=RunStatus.FAILED,
+            outcome={"action": run.action, "kind": OutcomeKind.FAILED},
+            error=f"Unexpected error: {type(error).__name__}",
         )
-        return RunResult()
-    summary["seconds"] = round(time.monotonic() - started, 3)
-    _finish(run, RunStatus.SUCCEEDED, summary=summary)
-    if summary.get("found") and run.action in NOTIFIED_ACTIONS and run.system.recipient_emails:
-        tasks.notify_recipients_task.delay(run.pk)
-    return RunResult()
+    confirmed = _confirmed_by_earlier_attempt(run, outcome, run.attempts)
+    if confirmed is not None:
+        outcome = Outcome(
+            Action.ERASE,
+            OutcomeKind.ERASED,
+            summary=(
+                f"Erased in attempt {confirmed['performed_in_attempt']} (its worker stopped "
+                f"before recording it); confirmed absent in attempt "
+                f"{confirmed['confirmed_absent_in_attempt']}"
+            ),
+            changed=list(confirmed["writes"]),
+            details={"confirmation": confirmed},
+        )
+    extra["seconds"] = round(time.monotonic() - started, 3)
+    return _report(run, claim.attempt_id, RunStatus.SUCCEEDED, outcome, extra)
 
 
-def _record_error(run: SystemRun, error: ConnectorError) -> RunResult:
+def _report(
+    run: SystemRun, attempt_id: int, status: str, outcome: Outcome, extra: dict[str, Any]
+) -> RunReport:
+    return RunReport(
+        run_id=run.pk,
+        attempt_id=attempt_id,
+        status=status,
+        outcome={**outcome.as_json(), **extra},
+    )
+
+
+def _reschedule(run: SystemRun, attempt_id: int, state: str, *, wait: float) -> None:
+    """Give the claim back and come again after ``wait`` seconds: a wait the sweeper honours
+    (``not_before``), and a task sooner when the wait is short."""
+    now = timezone.now()
+    not_before = now + dt.timedelta(seconds=wait) if wait > 0 else None
+    with transaction.atomic():
+        RunAttempt.objects.filter(pk=attempt_id).update(state=state, finished_at=now)
+        updated = SystemRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.PENDING, lease_until=None, not_before=not_before, queued_at=None
+        )
+        if updated:
+            if wait <= settings.DSAR["MAX_COUNTDOWN_SECONDS"]:
+                queue.run_soon(run.pk, countdown=wait or None)
+            hand_over_slot(run.system_id)
+
+
+def _record_error(
+    run: SystemRun, attempt_id: int, error: ConnectorError, *, advanced: bool
+) -> RunReport | None:
     message = str(error)
-    if not error.retryable or run.attempts >= settings.DSAR["RUN_MAX_ATTEMPTS"]:
-        prefix = "" if not error.retryable else f"Gave up after {run.attempts} attempts: "
-        _finish(run, RunStatus.FAILED, summary={}, error=prefix + message)
-        return RunResult()
-    # A passing error: give the claim back and try again later, with exponential backoff and
-    # jitter, never sooner than the system asked (Retry-After).
+    now = timezone.now()
+    if not error.retryable:
+        return RunReport(
+            run_id=run.pk,
+            attempt_id=attempt_id,
+            status=RunStatus.FAILED,
+            outcome={"action": run.action, "kind": OutcomeKind.FAILED},
+            error=message,
+        )
+    failures = run.failures if advanced else run.failures + 1
+    if failures >= settings.DSAR["RUN_MAX_ATTEMPTS"]:
+        return RunReport(
+            run_id=run.pk,
+            attempt_id=attempt_id,
+            status=RunStatus.FAILED,
+            outcome={"action": run.action, "kind": OutcomeKind.FAILED},
+            error=f"Gave up after {failures} failed attempts: {message}",
+        )
+    # A passing error: back off exponentially with jitter (from where it stands when the
+    # attempt made progress), never sooner than the system asked (Retry-After).
     backoff = min(
-        settings.DSAR["RUN_BACKOFF_SECONDS"] * 2 ** (run.attempts - 1),
+        settings.DSAR["RUN_BACKOFF_SECONDS"] * 2 ** max(failures - 1, 0),
         settings.DSAR["RUN_BACKOFF_MAX_SECONDS"],
     )
-    delay = max(random.uniform(backoff / 2, backoff), error.retry_after or 0)  # noqa: S311
-    SystemRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-        status=RunStatus.PENDING, lease_until=None, last_error=message
+    delay = 0.0 if advanced else random.uniform(backoff / 2, backoff)  # noqa: S311
+    delay = max(delay, error.retry_after or 0.0)
+    with transaction.atomic():
+        RunAttempt.objects.filter(pk=attempt_id).update(
+            state=AttemptState.PROGRESSED if advanced else AttemptState.FAILED,
+            finished_at=now,
+            error=message,
+        )
+        SystemRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+            failures=F("failures") + (0 if advanced else 1), last_error=message
+        )
+    _reschedule(
+        run, attempt_id, AttemptState.PROGRESSED if advanced else AttemptState.FAILED, wait=delay
     )
-    return RunResult(retry_in=delay)
+    return None

@@ -18,15 +18,20 @@ _STATUS_SALT = "dsar.status-page"
 
 def issue_verification(case: Case, *, now: dt.datetime | None = None) -> str:
     """Create a verification for the case and return its raw token (never stored)."""
+    return new_verification(case, now=now)[1]
+
+
+def new_verification(case: Case, *, now: dt.datetime | None = None) -> tuple[Verification, str]:
+    """Create a verification for the case; return it and its raw token (never stored)."""
     now = now or timezone.now()
     token = secrets.token_urlsafe(32)
-    Verification.objects.create(
+    verification = Verification.objects.create(
         case=case,
         token_hash=Verification.hash_token(token),
         created_at=now,
         expires_at=now + dt.timedelta(hours=settings.DSAR["VERIFICATION_TTL_HOURS"]),
     )
-    return token
+    return verification, token
 
 
 def find_verification(token: str) -> Verification | None:

@@ -1,37 +1,48 @@
 """Every change of a case's state, one function per transition.
 
 Each function locks the case, checks that the transition is allowed, changes the case, appends
-the Event and schedules what follows with ``transaction.on_commit`` — all in one transaction.
-Views, the admin, the API and tasks call these; nothing else sets ``Case.status``.
+the Event and writes the work that follows (system runs, emails, jobs) as rows — all in one
+transaction; workers are woken once it commits (``dsar.queue``), and the sweeper wakes them
+again for anything the broker lost. Views, the admin, the API and tasks call these; nothing else
+sets ``Case.status``. Periodic batch work (reminders, expiry, purges, the sweeper) lives in
+``dsar.housekeeping``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
 from typing import Any
 
-from django.db import models, transaction
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from . import callbacks, tasks
+from . import queue, runs
 from .deadlines import due_date_for
 from .events import SUBJECT, SYSTEM, append_event
 from .models import (
     REASONS_NEEDING_A_NOTE,
+    AttemptState,
     Case,
     CaseStatus,
     CaseType,
     ChangeDecision,
+    DeliveryState,
+    EmailDelivery,
+    Job,
+    JobKind,
     ManualTask,
     ManualTaskStatus,
     ObjectionScope,
+    OutcomeKind,
     ReferenceCounter,
     RejectionReason,
+    RunAttempt,
     RunStatus,
     SystemRun,
     Verification,
 )
+from .outbox import cancel_pending, queue_email
 
 S = CaseStatus
 
@@ -51,6 +62,18 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 CLOSED = frozenset({S.COMPLETED, S.REJECTED, S.CANCELLED, S.EXPIRED})
 
+# What a manual task that found the person's data did, by action.
+MANUAL_FOUND_OUTCOME: dict[str, str] = {
+    "export": OutcomeKind.EXPORTED,
+    "erase": OutcomeKind.ERASED,
+    "restrict": OutcomeKind.RESTRICTED,
+    "rectify": OutcomeKind.CORRECTED,
+    "object": OutcomeKind.UNSUBSCRIBED,
+}
+
+# Art. 19: the recipients of a system's data are told of these outcomes.
+NOTIFIED_OUTCOMES = frozenset({"erased", "anonymised", "retained", "restricted", "corrected"})
+
 
 class TransitionNotAllowed(Exception):
     def __init__(self, case: Case, to: str) -> None:
@@ -65,6 +88,7 @@ class VerificationFailed(Exception):
     INVALID = "invalid"
     USED = "used"
     EXPIRED = "expired"
+    REPLACED = "replaced"
     CLOSED = "closed"
 
     def __init__(self, reason: str, case: Case | None = None) -> None:
@@ -98,9 +122,19 @@ def _move(
     append_event(
         case, actor=actor, action=action, data={"from": previous, "to": to, **(data or {})}
     )
-    if case.callback_urls:
+    for index in range(len(case.callback_urls)):
         # OpenDSR: whoever made the request through the API hears of every change.
-        transaction.on_commit(partial(callbacks.send_status_callbacks_task.delay, case.pk, to))
+        _add_job(
+            case, JobKind.CALLBACK, key=f"{index}:{to}", args={"url_index": index, "status": to}
+        )
+
+
+def _add_job(case: Case, kind: str, *, key: str = "", args: dict[str, Any] | None = None) -> None:
+    job, created = Job.objects.get_or_create(
+        case=case, kind=kind, key=key, defaults={"args": args or {}}
+    )
+    if created:
+        queue.job_soon(job.pk)
 
 
 def _next_reference(year: int) -> str:
@@ -121,7 +155,7 @@ def submit_case(
     details: dict[str, str] | None = None,
     now: dt.datetime | None = None,
 ) -> Case:
-    """Save a new request and queue its verification email once the case is committed."""
+    """Save a new request and its verification email, sent once the case is committed."""
     now = now or timezone.now()
     if case_type not in CaseType.values:
         raise ValueError(f"unknown request type {case_type!r}")
@@ -144,26 +178,87 @@ def submit_case(
             action="submitted",
             data={"type": case_type, "language": language, "due_date": case.due_date.isoformat()},
         )
-        case_id = case.pk
-        transaction.on_commit(lambda: tasks.send_verification_email_task.delay(case_id))
+        queue_email(case, "verification")
     return case
 
 
-def resend_verification(case_id: int) -> None:
-    """Send a fresh verification link to a case still waiting for one (the old ones stay valid
-    until they expire, so an email arriving late still works)."""
+def resend_verification(case_id: int, *, actor: str = SUBJECT) -> None:
+    """Send a new verification link to a case still waiting for one; earlier links die and
+    unsent earlier emails are cancelled, so one verification link is live at a time."""
+    now = timezone.now()
     with transaction.atomic():
         case = _lock(case_id)
         if case.status != S.AWAITING_VERIFICATION:
             raise TransitionNotAllowed(case, S.AWAITING_VERIFICATION)
-        append_event(case, actor=SUBJECT, action="verification_resent")
-        transaction.on_commit(lambda: tasks.send_verification_email_task.delay(case_id))
+        revoked = Verification.objects.filter(
+            case=case, used_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
+        cancelled = cancel_pending(case, "verification")
+        append_event(
+            case,
+            actor=actor,
+            action="verification_resent",
+            data={"links_revoked": revoked, "emails_cancelled": cancelled},
+        )
+        queue_email(case, "verification")
+
+
+def resend_email(delivery_id: int, *, actor: str) -> EmailDelivery:
+    """Staff send a failed email again: a new delivery, composed anew (a verification link is
+    re-issued and the old one revoked; a completion email gets a new download link)."""
+    with transaction.atomic():
+        failed = EmailDelivery.objects.select_related("case").get(pk=delivery_id)
+        if failed.case_id is None:
+            raise ValueError("only a case's emails can be resent here")
+        case = _lock(failed.case_id)
+        if failed.kind == "verification":
+            if case.status != S.AWAITING_VERIFICATION:
+                raise TransitionNotAllowed(case, S.AWAITING_VERIFICATION)
+            Verification.objects.filter(
+                case=case, used_at__isnull=True, revoked_at__isnull=True
+            ).update(revoked_at=timezone.now())
+        cancel_pending(case, failed.kind)
+        EmailDelivery.objects.filter(pk=failed.pk).update(acknowledged_at=timezone.now())
+        delivery = queue_email(case, failed.kind, to_other=failed.to_other, args=dict(failed.args))
+        append_event(
+            case,
+            actor=actor,
+            action="email_resent",
+            data={"kind": failed.kind, "failed": failed.pk, "delivery": delivery.pk},
+        )
+    return delivery
+
+
+def acknowledge_email_failure(delivery_id: int, *, actor: str) -> None:
+    """Staff saw a failed email and dealt with it another way (a phone call, a letter)."""
+    with transaction.atomic():
+        delivery = EmailDelivery.objects.get(pk=delivery_id)
+        if delivery.case_id is None:
+            return
+        case = _lock(delivery.case_id)
+        EmailDelivery.objects.filter(pk=delivery.pk).update(acknowledged_at=timezone.now())
+        append_event(
+            case,
+            actor=actor,
+            action="email_failure_acknowledged",
+            data={"kind": delivery.kind, "delivery": delivery.pk},
+        )
+
+
+def resend_status_link(case_id: int) -> None:
+    """The person asked again (from a used link): email the link to their status page."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        if case.verified_at is None:
+            raise TransitionNotAllowed(case, case.status)
+        append_event(case, actor=SUBJECT, action="status_link_resent")
+        queue_email(case, "confirmed")
 
 
 def verify_case(*, token: str, now: dt.datetime | None = None) -> Case:
     """Confirm a request with the token from its verification email.
 
-    Raises VerificationFailed for an unknown, used or expired token, or a closed case.
+    Raises VerificationFailed for an unknown, used, replaced or expired token, or a closed case.
     """
     from .tokens import find_verification
 
@@ -178,6 +273,8 @@ def verify_case(*, token: str, now: dt.datetime | None = None) -> Case:
             raise VerificationFailed(VerificationFailed.USED, case)
         if case.status != S.AWAITING_VERIFICATION:
             raise VerificationFailed(VerificationFailed.CLOSED, case)
+        if verification.revoked_at is not None:
+            raise VerificationFailed(VerificationFailed.REPLACED, case)
         if verification.expires_at <= now:
             raise VerificationFailed(VerificationFailed.EXPIRED, case)
         verification.used_at = now
@@ -190,8 +287,7 @@ def verify_case(*, token: str, now: dt.datetime | None = None) -> Case:
 
 
 def _after_verification(case: Case, *, now: dt.datetime) -> None:
-    case_id = case.pk
-    transaction.on_commit(lambda: tasks.send_confirmation_email_task.delay(case_id))
+    queue_email(case, "confirmed")
     if needs_review(case):
         _move(case, S.IN_REVIEW, actor=SYSTEM, action="review_required", now=now)
     else:
@@ -209,6 +305,7 @@ def assert_identity(case_id: int, *, by: str, actor: str, now: dt.datetime | Non
         case.verified_at = now
         case.verification_method = by
         case.save(update_fields=["verified_at", "verification_method"])
+        cancel_pending(case, "verification")
         _move(case, S.VERIFIED, actor=actor, action="identity_asserted", now=now)
         _after_verification(case, now=now)
     return case
@@ -218,8 +315,6 @@ def needs_review(case: Case) -> bool:
     """Staff look at a case before systems are touched where the law asks them to weigh it:
     every correction (Art. 16), objections to processing other than direct marketing
     (Art. 21(1)), and whatever types the controller chose to review (DSAR_REVIEW_TYPES)."""
-    from django.conf import settings
-
     if case.type in (CaseType.RECTIFICATION, *settings.DSAR["REVIEW_TYPES"]):
         return True
     return case.type == CaseType.OBJECTION and not is_marketing_objection(case)
@@ -310,8 +405,8 @@ def _reject(case: Case, *, reason: str, actor: str, note: str = "") -> None:
     case.details = {**case.details, "rejection_reason": reason, "rejection_note": note}
     case.save(update_fields=["details"])
     _move(case, S.REJECTED, actor=actor, action="rejected", data={"reason": reason})
-    case_id = case.pk
-    transaction.on_commit(lambda: tasks.send_rejection_email_task.delay(case_id))
+    _stop_work(case)
+    queue_email(case, "rejected")
 
 
 def request_information(case_id: int, *, what: str, actor: str) -> Case:
@@ -324,7 +419,7 @@ def request_information(case_id: int, *, what: str, actor: str) -> Case:
         case.details = {**case.details, "information_requested": what}
         case.save(update_fields=["details"])
         _move(case, S.AWAITING_INFORMATION, actor=actor, action="information_requested")
-        transaction.on_commit(lambda: tasks.send_information_request_task.delay(case_id))
+        queue_email(case, "information_request")
     return case
 
 
@@ -360,53 +455,199 @@ def announce_restriction_lift(case_id: int, *, lift_on: dt.date, reason: str, ac
             action="restriction_lift_announced",
             data={"lift_on": lift_on.isoformat()},
         )
-        transaction.on_commit(lambda: tasks.send_restriction_lift_email_task.delay(case_id))
+        queue_email(case, "restriction_lift")
 
 
 def _start_processing(case: Case) -> None:
-    """Create a run per enabled system and, once committed, fan them out in parallel."""
-    from .runs import create_runs
+    """Create a run per enabled system; each is published once the transaction commits."""
     from .suppression import suppress
 
     if is_marketing_objection(case):
         # Art. 21(3) is absolute: the address is suppressed before any system is even asked.
         suppress(case.email, reference=case.reference)
-    runs = create_runs(case)
+    created = runs.create_runs(case)
     _move(
         case,
         S.IN_PROGRESS,
         actor=SYSTEM,
         action="processing_started",
-        data={"systems": sorted(run.system.key for run in runs)},
+        data={"systems": sorted(run.system.key for run in created)},
     )
-    case_id = case.pk
-    run_ids = [run.pk for run in runs]
-    transaction.on_commit(lambda: tasks.fan_out(case_id, run_ids))
+    for run in created:
+        queue.run_soon(run.pk)
+    if not created:
+        _settle(case, actor=SYSTEM)
 
 
-def settle_case(case_id: int) -> Case:
-    """Move a case on once its runs allow: to awaiting_manual while only manual work remains,
-    to completed when every run succeeded. A failed run holds the case open for staff."""
+def _settle(case: Case, *, actor: str) -> None:
+    """With the case locked: move it on as its runs allow — to awaiting_manual while only
+    manual work remains, to completed when every run is done. A failed run holds it open."""
+    if case.status not in (S.IN_PROGRESS, S.AWAITING_MANUAL):
+        return
+    statuses = set(case.runs.values_list("status", flat=True))
+    if statuses & {RunStatus.PENDING, RunStatus.RUNNING, RunStatus.FAILED}:
+        return
+    if RunStatus.WAITING_MANUAL in statuses:
+        if case.status == S.IN_PROGRESS:
+            _move(case, S.AWAITING_MANUAL, actor=actor, action="waiting_for_manual_work")
+        return
+    _move(case, S.COMPLETED, actor=actor, action="completed")
+    _add_job(case, JobKind.DELIVERABLES)
+
+
+def send_answer(case_id: int) -> None:
+    """The completed case's files are built: email the person the link to them, once."""
     with transaction.atomic():
         case = _lock(case_id)
-        if case.status not in (S.IN_PROGRESS, S.AWAITING_MANUAL):
-            return case
-        statuses = set(case.runs.values_list("status", flat=True))
-        if statuses & {RunStatus.PENDING, RunStatus.RUNNING, RunStatus.FAILED}:
-            return case
-        if RunStatus.WAITING_MANUAL in statuses:
-            if case.status == S.IN_PROGRESS:
-                _move(case, S.AWAITING_MANUAL, actor=SYSTEM, action="waiting_for_manual_work")
-            return case
-        _move(case, S.COMPLETED, actor=SYSTEM, action="completed")
-        transaction.on_commit(lambda: tasks.assemble_deliverables_task.delay(case_id))
+        if case.status != S.COMPLETED:
+            return
+        already = (
+            EmailDelivery.objects.filter(case=case, kind="completed")
+            .exclude(state=DeliveryState.CANCELLED)
+            .exists()
+        )
+        if already:
+            return
+        queue_email(case, "completed")
+        append_event(case, actor=SYSTEM, action="answer_sent")
+
+
+def rebuild_files(case_id: int, *, actor: str) -> None:
+    """Staff asked for a completed case's files again (after a fix): build them anew, send
+    nothing."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        append_event(case, actor=actor, action="rebuild_requested")
+        _add_job(case, JobKind.REBUILD, key=timezone.now().isoformat())
+
+
+def send_download_code(link_id: int) -> None:
+    """The person asked for a one-time code to open their download link."""
+    from .models import DownloadLink
+
+    with transaction.atomic():
+        link = DownloadLink.objects.get(pk=link_id)
+        case = _lock(link.case_id)
+        cancel_pending(case, "download_code")
+        append_event(case, actor=SUBJECT, action="download_code_sent")
+        queue_email(case, "download_code", args={"link": link.pk})
+
+
+def send_reminder(case_id: int, *, actor: str) -> None:
+    """Remind the assignee (or the team) of the case now."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        days_left = case.days_left()
+        append_event(
+            case,
+            actor=actor,
+            action="reminder_sent",
+            data={"date": timezone.localdate().isoformat(), "days_left": days_left},
+        )
+        queue_email(case, "reminder", args={"days_left": days_left})
+
+
+def settle_case(case_id: int, *, actor: str = SYSTEM) -> Case:
+    """Move a case on once its runs allow (see ``_settle``)."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        _settle(case, actor=actor)
     return case
+
+
+def finish_run(report: runs.RunReport) -> None:
+    """Record a run's final result and move its case on, in one transaction: the run's status
+    and outcome, its last attempt, the event, the Art. 19 notices where something changed, the
+    manual task where staff must act, an alert where the run failed, and the case's next step."""
+    now = timezone.now()
+    with transaction.atomic():
+        run = SystemRun.objects.select_related("system").get(pk=report.run_id)
+        case = _lock(run.case_id)
+        run = SystemRun.objects.select_for_update().select_related("system").get(pk=run.pk)
+        if run.status != RunStatus.RUNNING:
+            return  # recorded already (a duplicate delivery of the same attempt)
+        run.status = report.status
+        run.outcome = report.kind
+        run.outcome_data = report.outcome
+        run.last_error = report.error
+        run.lease_until = None
+        run.finished_at = now
+        run.cursor = {}
+        if run.started_at:
+            run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
+        run.save()
+        RunAttempt.objects.filter(pk=report.attempt_id).update(
+            state=AttemptState.FAILED
+            if report.status == RunStatus.FAILED
+            else AttemptState.SUCCEEDED,
+            finished_at=now,
+            outcome=report.kind,
+            error=report.error,
+        )
+        data: dict[str, Any] = {
+            "system": run.system.key,
+            "action": run.action,
+            "attempts": run.attempts,
+        }
+        if report.kind:
+            data["outcome"] = report.kind
+        if report.error:
+            data["error"] = report.error
+        if counts := report.outcome.get("details", {}).get("counts"):
+            data["counts"] = counts
+        append_event(case, actor=SYSTEM, action=f"run_{report.status}", data=data)
+        if report.status == RunStatus.WAITING_MANUAL:
+            _ask_for_manual_work(
+                run, team=report.manual_team, instructions=report.manual_instructions
+            )
+        elif report.status == RunStatus.FAILED:
+            queue_email(
+                case,
+                "staff_alert",
+                args={"what": f"{run.system.name} failed: {report.error}"[:500]},
+            )
+        elif report.kind in NOTIFIED_OUTCOMES:
+            _notify_recipients(case, run)
+        runs.hand_over_slot(run.system_id)
+        _settle(case, actor=SYSTEM)
+
+
+def _notify_recipients(case: Case, run: SystemRun) -> None:
+    """Art. 19: each recipient of the system's data hears of the change, once per run."""
+    addresses = [line.strip() for line in run.system.recipient_emails.splitlines() if line.strip()]
+    for address in addresses:
+        exists = EmailDelivery.objects.filter(
+            case=case, kind="recipient_notice", to_other=address, args__run=run.pk
+        ).exists()
+        if not exists:
+            queue_email(case, "recipient_notice", to_other=address, args={"run": run.pk})
+    if addresses:
+        append_event(
+            case,
+            actor=SYSTEM,
+            action="recipients_notified",
+            data={"system": run.system.key, "action": run.action, "recipients": len(addresses)},
+        )
+
+
+def _ask_for_manual_work(run: SystemRun, *, team: str, instructions: str) -> None:
+    from .rights import request_day, retention_obligations
+
+    if run.action == "erase":
+        kept = retention_obligations(run.system, on=request_day(run.case))
+        if kept:
+            instructions += " " + " ".join(
+                f"Keep and restrict what falls under: {item.obligation} (until {item.until})."
+                for item in kept
+            )
+    ManualTask.objects.get_or_create(run=run, defaults={"team": team, "instructions": instructions})
 
 
 def complete_manual_task(
     task_id: int, *, outcome: str, actor: str, user_id: int | None, data_found: bool = False
 ) -> None:
-    """Staff record what they found or did; the run succeeds and the case moves on."""
+    """Staff record what they found or did; the run succeeds and the case moves on, in one
+    transaction."""
     if not outcome.strip():
         raise ValueError("say what you found or did")
     now = timezone.now()
@@ -422,10 +663,12 @@ def complete_manual_task(
         task.completed_by_id = user_id
         task.data_found = data_found
         task.save()
+        kind = MANUAL_FOUND_OUTCOME[task.run.action] if data_found else OutcomeKind.NOT_HELD
         SystemRun.objects.filter(pk=task.run_id).update(
             status=RunStatus.SUCCEEDED,
             finished_at=now,
-            summary={**task.run.summary, "found": data_found, "summary": "completed by staff"},
+            outcome=kind,
+            outcome_data={"action": task.run.action, "kind": kind, "summary": "completed by staff"},
         )
         append_event(
             case,
@@ -433,7 +676,7 @@ def complete_manual_task(
             action="manual_task_completed",
             data={"system": task.run.system.key, "action": task.run.action},
         )
-    settle_case(case.pk)
+        _settle(case, actor=actor)
 
 
 def retry_run(run_id: int, *, actor: str) -> None:
@@ -442,7 +685,15 @@ def retry_run(run_id: int, *, actor: str) -> None:
         run = SystemRun.objects.select_related("system").get(pk=run_id)
         case = _lock(run.case_id)
         updated = SystemRun.objects.filter(pk=run_id, status=RunStatus.FAILED).update(
-            status=RunStatus.PENDING, attempts=0, lease_until=None, finished_at=None
+            status=RunStatus.PENDING,
+            failures=0,
+            lease_until=None,
+            finished_at=None,
+            not_before=None,
+            queued_at=None,
+            outcome="",
+            outcome_data={},
+            cursor={},
         )
         if updated != 1:
             return
@@ -452,7 +703,7 @@ def retry_run(run_id: int, *, actor: str) -> None:
             action="run_retried",
             data={"system": run.system.key, "action": run.action},
         )
-        transaction.on_commit(lambda: tasks.run_system_task.delay(run_id))
+        queue.run_soon(run_id)
 
 
 def expire_case(case_id: int, *, now: dt.datetime | None = None) -> Case:
@@ -460,24 +711,8 @@ def expire_case(case_id: int, *, now: dt.datetime | None = None) -> Case:
     with transaction.atomic():
         case = _lock(case_id)
         _move(case, S.EXPIRED, actor=SYSTEM, action="expired", now=now)
+        _stop_work(case)
     return case
-
-
-def expire_unverified_cases(*, now: dt.datetime | None = None) -> int:
-    """Expire every case left unverified longer than UNVERIFIED_CASE_TTL_DAYS; return how many."""
-    from django.conf import settings
-
-    now = now or timezone.now()
-    cutoff = now - dt.timedelta(days=settings.DSAR["UNVERIFIED_CASE_TTL_DAYS"])
-    stale = Case.objects.filter(status=S.AWAITING_VERIFICATION, received_at__lt=cutoff)
-    expired = 0
-    for case_id in stale.values_list("pk", flat=True):
-        try:
-            expire_case(case_id, now=now)
-        except TransitionNotAllowed:
-            continue  # verified between the query and the lock: nothing to expire
-        expired += 1
-    return expired
 
 
 def assign_case(case_id: int, *, assignee_id: int | None, actor: str) -> Case:
@@ -527,7 +762,7 @@ def extend_deadline(
             action="deadline_extended",
             data={"from": previous.isoformat(), "to": case.due_date.isoformat(), "months": months},
         )
-        transaction.on_commit(lambda: tasks.send_extension_email_task.delay(case_id))
+        queue_email(case, "extended")
     return case
 
 
@@ -536,68 +771,18 @@ def cancel_case(case_id: int, *, actor: str) -> Case:
     with transaction.atomic():
         case = _lock(case_id)
         _move(case, S.CANCELLED, actor=actor, action="cancelled")
+        _stop_work(case)
     return case
 
 
-def send_deadline_reminders(*, today: dt.date | None = None) -> int:
-    """Remind the assignee (or the team) 7 and 2 days before a case is due, and every day it
-    is overdue; once a day at most. Returns how many reminders went out."""
-    from .models import OPEN_STATUSES, Event
-
-    today = today or timezone.localdate()
-    due = Case.objects.filter(status__in=OPEN_STATUSES).filter(
-        models.Q(due_date__in=[today + dt.timedelta(days=7), today + dt.timedelta(days=2)])
-        | models.Q(due_date__lt=today)
+def _stop_work(case: Case) -> None:
+    """A closed case's pending work ends: runs not started are not started, and unsent
+    emails to the person other than the one telling them of the closing are cancelled."""
+    case.runs.filter(status=RunStatus.PENDING).update(
+        status=RunStatus.FAILED, last_error="The case was closed before this system ran."
     )
-    already = set(
-        Event.objects.filter(action="reminder_sent", data__date=today.isoformat()).values_list(
-            "case_id", flat=True
-        )
+    EmailDelivery.objects.filter(
+        case=case, state__in=[DeliveryState.QUEUED, DeliveryState.FAILED_TRANSIENT]
+    ).exclude(kind__in=["rejected", "recipient_notice"]).update(
+        state=DeliveryState.CANCELLED, sealed=b""
     )
-    sent = 0
-    for case_id in due.exclude(pk__in=already).values_list("pk", flat=True):
-        with transaction.atomic():
-            case = _lock(case_id)
-            days_left = case.days_left(today)
-            append_event(
-                case,
-                actor=SYSTEM,
-                action="reminder_sent",
-                data={"date": today.isoformat(), "days_left": days_left},
-            )
-            transaction.on_commit(partial(tasks.send_reminder_task.delay, case_id, days_left))
-        sent += 1
-    return sent
-
-
-def purge_closed_cases(*, now: dt.datetime | None = None) -> int:
-    """Remove the personal details of cases closed longer ago than the retention period,
-    keeping the anonymous record (type, dates, outcome) and the event chain intact."""
-    from django.conf import settings
-
-    from .models import DownloadLink, RectificationChange
-
-    now = now or timezone.now()
-    cutoff = now - dt.timedelta(days=settings.DSAR["CASE_RETENTION_DAYS"])
-    stale = Case.objects.filter(status__in=CLOSED, closed_at__lt=cutoff, purged_at__isnull=True)
-    purged = 0
-    for case_id in stale.values_list("pk", flat=True):
-        with transaction.atomic():
-            case = _lock(case_id)
-            case.name = ""
-            case.email = ""
-            case.customer_number = ""
-            case.forum_username = ""
-            case.details = {}
-            case.extension_reason = ""
-            case.purged_at = now
-            case.save()
-            Verification.objects.filter(case=case).delete()
-            DownloadLink.objects.filter(case=case).delete()
-            RectificationChange.objects.filter(case=case).update(
-                proposed_value="", final_value="", reason=""
-            )
-            ManualTask.objects.filter(run__case=case).update(outcome="", instructions="")
-            append_event(case, actor=SYSTEM, action="personal_details_purged")
-        purged += 1
-    return purged

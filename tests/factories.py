@@ -41,3 +41,18 @@ class SystemRunFactory(factory.django.DjangoModelFactory):
     case = factory.SubFactory(CaseFactory, status=CaseStatus.IN_PROGRESS)
     system = factory.SubFactory(DataSystemFactory)
     action = "export"
+
+
+FOUND_KIND = {
+    "export": "exported",
+    "erase": "erased",
+    "restrict": "restricted",
+    "rectify": "corrected",
+    "object": "unsubscribed",
+}
+
+
+def outcome_of(action: str, *, found: bool, kind: str = "", **data: object) -> dict[str, object]:
+    """The ``outcome`` and ``outcome_data`` fields of a run that ended so."""
+    kind = kind or (FOUND_KIND[action] if found else "not_held")
+    return {"outcome": kind, "outcome_data": {"action": action, "kind": kind, **data}}

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from dsar.events import SUBJECT, append_event
 from dsar.models import CaseStatus, RectificationChange
-from tests.factories import CaseFactory
+from tests.factories import CaseFactory, DataSystemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +86,7 @@ def test_the_admin_is_closed_to_anyone_not_staff(client) -> None:
 def test_staff_decide_a_correction_field_by_field_then_approve_it_in_the_admin(
     staff_client, django_capture_on_commit_callbacks
 ) -> None:
+    DataSystemFactory()
     case = CaseFactory(
         type="rectification",
         status=CaseStatus.IN_REVIEW,

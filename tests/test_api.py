@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from dsar.api.auth import TokenRateThrottle, create_token
 from dsar.models import ApiToken, Artifact, Case, CaseStatus
-from tests.factories import CaseFactory
+from tests.factories import CaseFactory, DataSystemFactory
 from tests.support import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -191,6 +191,7 @@ def test_the_list_filters_and_the_detail_shows_systems_and_files(key, reviewed_c
 
 
 def test_workflow_actions_follow_the_roles_and_the_rules(reviewed_case) -> None:
+    DataSystemFactory()
     _h, handler_key = create_token(
         name="helpdesk", user=account("handler", "hd"), scopes=ALL_SCOPES
     )

@@ -48,7 +48,7 @@ def test_a_person_requests_access_confirms_by_email_and_sees_the_case_verified(
     case = Case.objects.get(email="ada.lovelace@example.com")
     assert case.verified_at is not None
     assert case.status != CaseStatus.AWAITING_VERIFICATION
-    actions = [e.action for e in case.events.order_by("seq")]
+    actions = [e.action for e in case.events.order_by("seq") if not e.action.startswith("email_")]
     assert actions[:3] == ["submitted", "verified", "processing_started"]
     expect(page.get_by_text(case.reference).first).to_be_visible()
 

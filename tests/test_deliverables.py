@@ -18,10 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dsar import downloads
-from dsar.deliverables.assemble import delete_expired_artifacts
 from dsar.deliverables.export_zip import build_export_zip
+from dsar.housekeeping import delete_expired_artifacts
 from dsar.models import Artifact, ArtifactKind, CaseStatus, LegalBasis, ProcessingActivity
-from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory
+from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory, outcome_of
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def export_run(case, media: Path, key: str, records: list[tuple[str, dict]], **s
         system=system,
         status="succeeded",
         result_file=relative,
-        summary={"found": bool(records), "counts": counts},
+        **outcome_of("export", found=bool(records), details={"counts": counts}),
     )
 
 
@@ -277,7 +277,7 @@ def test_staff_can_tell_a_genuine_certificate_from_a_forged_one(admin_client, me
         case=case,
         action="erase",
         status="succeeded",
-        summary={"found": True, "summary": "contact deleted", "changed": ["contact 1 deleted"]},
+        **outcome_of("erase", found=True, summary="contact deleted", changed=["contact 1 deleted"]),
     )
     [certificate] = build_artifacts(case)
     assert certificate.kind == ArtifactKind.CERTIFICATE_PDF and len(certificate.checksum) == 64
@@ -287,7 +287,8 @@ def test_staff_can_tell_a_genuine_certificate_from_a_forged_one(admin_client, me
     assert "Genuine" in genuine.content.decode()
     forged = admin_client.post(url, {"checksum": "0" * 64}, follow=True)
     assert "NOT GENUINE" in forged.content.decode()
-    run.summary = {**run.summary, "found": False, "summary": "nothing found"}
+    for field, value in outcome_of("erase", found=False, summary="nothing found").items():
+        setattr(run, field, value)
     run.save()
     changed = admin_client.post(url, {"checksum": certificate.checksum}, follow=True)
     assert "has changed since" in changed.content.decode()

@@ -60,14 +60,14 @@ def test_access_for_a_person_known_everywhere_gathers_every_system_and_waits_for
     runs = {run.system.key: run for run in case.runs.select_related("system")}
     for key in AUTOMATED:
         assert runs[key].status == RunStatus.SUCCEEDED, runs[key].last_error
-        assert runs[key].summary["found"] is True
+        assert runs[key].found
         records = exported_records(case, key)
         assert records, key
         text = json.dumps(records).lower()
         assert ADA.email in text
         # Nothing about the other people in the same systems.
         assert "grace.hopper" not in text and "charles.babbage" not in text
-    assert runs["discourse"].summary["counts"]["posts"] == ADA.forum_posts
+    assert runs["discourse"].counts["posts"] == ADA.forum_posts
     # The slow systems ran side by side: their time spans overlap.
     remote = ("hubspot", "mailchimp", "discourse")
     latest_start = max(runs[key].started_at for key in remote)
@@ -102,7 +102,7 @@ def test_people_known_to_some_systems_or_none_complete_with_what_exists(
     celery_worker, demo_systems_automated, sandboxes: Sandboxes
 ) -> None:
     ben = wait_for_status(submit_and_verify(BEN), CaseStatus.COMPLETED)
-    found = {run.system.key: run.summary["found"] for run in ben.runs.select_related("system")}
+    found = {run.system.key: run.found for run in ben.runs.select_related("system")}
     assert found == {
         "mailchimp": True,
         "hubspot": False,
@@ -111,7 +111,7 @@ def test_people_known_to_some_systems_or_none_complete_with_what_exists(
     }
 
     nora = wait_for_status(submit_and_verify(NORA), CaseStatus.COMPLETED)
-    assert not any(run.summary["found"] for run in nora.runs.all())
+    assert not any(run.found for run in nora.runs.all())
 
 
 def test_every_case_completes_while_the_systems_fail_a_third_of_their_calls(

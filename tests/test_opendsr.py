@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from celery.exceptions import Retry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core import mail
@@ -26,11 +25,11 @@ from dsar import transitions
 from dsar.api.auth import create_token
 from dsar.callbacks import (
     opendsr_status,
-    send_status_callback_task,
     status_payload,
     validate_callback_url,
 )
-from dsar.models import Artifact, Case, CaseStatus, Event
+from dsar.jobs import run_job
+from dsar.models import Artifact, Case, CaseStatus, Event, Job, JobKind, JobState
 from tests.conftest import Mailbox
 from tests.factories import CaseFactory
 
@@ -436,27 +435,35 @@ def test_local_callback_urls_are_accepted_where_allowed(allow_private: None) -> 
 # --- Callbacks, in-process ------------------------------------------------------------------
 
 
+def _callback_job(case: Case, status: str) -> Job:
+    return Job.objects.create(
+        case=case,
+        kind=JobKind.CALLBACK,
+        key=f"0:{status}",
+        args={"url_index": 0, "status": status},
+    )
+
+
 @pytest.mark.django_db
 def test_a_busy_receiver_is_tried_again_and_recorded_as_failed_only_after_the_last_try(
-    allow_private: None, receiver: Callable[..., Receiver]
+    allow_private: None, receiver: Callable[..., Receiver], settings: Any
 ) -> None:
     down = receiver(503, 503)
     case = CaseFactory(
         external_id=uuid.uuid4(), status=CaseStatus.CANCELLED, callback_urls=[down.url]
     )
-    args = (case.pk, CaseStatus.CANCELLED, 0)
-    with pytest.raises(Retry):
-        send_status_callback_task.apply(args=args, retries=0)
-    assert not case.events.exists()
-    send_status_callback_task.apply(args=args, retries=send_status_callback_task.max_retries)
+    job = _callback_job(case, CaseStatus.CANCELLED)
+    assert run_job(job.pk) == JobState.DUE
+    job.refresh_from_db()
+    assert job.not_before is not None and job.last_error
+    assert not case.events.filter(action="callback_failed").exists()
+    Job.objects.filter(pk=job.pk).update(
+        attempts=settings.DSAR["JOB_MAX_ATTEMPTS"] - 1, not_before=None
+    )
+    assert run_job(job.pk) == JobState.FAILED
     assert len(down.bodies) == 2
     event = case.events.get(action="callback_failed")
-    assert event.data == {
-        "url_index": 0,
-        "status": "cancelled",
-        "http_status": 503,
-        "error": "CallbackFailed",
-    }
+    assert event.data == {"url_index": 0, "status": "cancelled", "error": "gave_up"}
 
 
 @pytest.mark.django_db
@@ -465,7 +472,7 @@ def test_a_receiver_refusing_the_callback_is_not_retried(
 ) -> None:
     refusing = receiver(404)
     case = CaseFactory(external_id=uuid.uuid4(), callback_urls=[refusing.url])
-    send_status_callback_task.delay(case.pk, CaseStatus.VERIFIED, 0)
+    assert run_job(_callback_job(case, CaseStatus.VERIFIED).pk) == JobState.DONE
     assert len(refusing.bodies) == 1
     assert case.events.get(action="callback_failed").data["http_status"] == 404
 
@@ -476,7 +483,7 @@ def test_a_callback_url_now_resolving_to_a_private_address_is_not_called(
 ) -> None:
     local = receiver()
     case = CaseFactory(external_id=uuid.uuid4(), callback_urls=[local.url])
-    send_status_callback_task.delay(case.pk, CaseStatus.CANCELLED, 0)
+    run_job(_callback_job(case, CaseStatus.CANCELLED).pk)
     assert local.bodies == []
     assert case.events.get(action="callback_failed").data["error"] == "url_refused"
 

@@ -30,7 +30,7 @@ from dsar.models import (
     RunStatus,
     SystemRun,
 )
-from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory
+from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory, outcome_of
 
 pytestmark = pytest.mark.django_db
 
@@ -96,18 +96,20 @@ def export_run(
         case=case,
         system=system,
         status=RunStatus.SUCCEEDED,
-        summary={"found": bool(records), "counts": counts},
+        **outcome_of("export", found=bool(records), details={"counts": counts}),
         result_file=str(relative),
     )
 
 
 def erase_run(case: Case, name: str, summary: dict[str, Any]) -> SystemRun:
+    found = summary.pop("found")
+    kind = "retained" if summary.get("retained") else ""
     return SystemRunFactory(
         case=case,
         system=DataSystemFactory(name=name),
         action="erase",
         status=RunStatus.SUCCEEDED,
-        summary=summary,
+        **outcome_of("erase", found=found, kind=kind, **summary),
         finished_at=timezone.now(),
     )
 
@@ -239,7 +241,10 @@ def test_certificate_checksum_changes_only_with_what_it_certifies() -> None:
     assert certificate_checksum(case) == checksum
 
     run = case.runs.get(system__name="Forum")
-    run.summary = {"found": True, "summary": "Deleted the forum user", "changed": []}
+    for field, value in outcome_of(
+        "erase", found=True, summary="Deleted the forum user", changed=[]
+    ).items():
+        setattr(run, field, value)
     run.save()
     assert certificate_checksum(case) != checksum
 
@@ -263,7 +268,9 @@ def test_confirmation_of_a_correction_gives_reasons_for_refusals_but_no_values(
         system=DataSystemFactory(name="Customer CRM"),
         action="rectify",
         status=RunStatus.SUCCEEDED,
-        summary={"found": True, "summary": "Updated the contact", "changed": ["company updated"]},
+        **outcome_of(
+            "rectify", found=True, summary="Updated the contact", changed=["company updated"]
+        ),
     )
 
     text = text_of(render_confirmation(case, tmp_path / "confirmation.pdf"))

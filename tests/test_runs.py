@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from dsar import transitions
 from dsar.models import CaseStatus, ManualTask, RectificationChange, RunStatus, SystemRun
-from dsar.runs import claim_run, perform_run
+from dsar.runs import claim_run
+from dsar.tasks import run_system_task
 from dsar.tokens import issue_verification
 from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory
 
@@ -20,8 +21,7 @@ def test_a_run_is_claimed_by_one_worker_at_a_time() -> None:
     run = SystemRunFactory()
     assert claim_run(run.pk).claimed
     second = claim_run(run.pk)
-    assert not second.claimed and not second.done
-    assert 0 < second.retry_in <= 30
+    assert not second.claimed and second.reason == "held"
 
 
 def test_a_claim_whose_worker_died_lapses_and_is_taken_over(settings) -> None:
@@ -37,7 +37,7 @@ def test_a_claim_whose_worker_died_lapses_and_is_taken_over(settings) -> None:
 def test_a_finished_run_is_never_claimed_again() -> None:
     run = SystemRunFactory(status=RunStatus.SUCCEEDED)
     claim = claim_run(run.pk)
-    assert claim.done and not claim.claimed
+    assert claim.reason == "done" and not claim.claimed
 
 
 def test_a_system_serves_at_most_its_bound_of_runs_at_once() -> None:
@@ -46,7 +46,7 @@ def test_a_system_serves_at_most_its_bound_of_runs_at_once() -> None:
     assert claim_run(runs[0].pk).claimed
     assert claim_run(runs[1].pk).claimed
     waiting = claim_run(runs[2].pk)
-    assert not waiting.claimed and waiting.retry_in > 0
+    assert not waiting.claimed and waiting.reason == "no_slot"
     SystemRun.objects.filter(pk=runs[0].pk).update(status=RunStatus.SUCCEEDED)
     assert claim_run(runs[2].pk).claimed
 
@@ -64,7 +64,9 @@ def test_access_is_verified_straight_into_processing_with_a_run_per_enabled_syst
     assert case.status == CaseStatus.IN_PROGRESS
     assert {run.system for run in case.runs.all()} == set(enabled)
     assert {run.action for run in case.runs.all()} == {"export"}
-    assert len(callbacks) == 2  # the confirmation email and the fan-out
+    # The confirmation email and one wake-up per system, each its own hook, as rows say.
+    assert len(callbacks) == 3
+    assert case.deliveries.get().kind == "confirmed"
     assert [e.action for e in case.events.order_by("seq")] == ["verified", "processing_started"]
 
 
@@ -99,7 +101,7 @@ def test_a_manual_system_becomes_a_task_and_the_case_waits_for_it() -> None:
         config={"team": "Sales", "instructions": {"export": "Search the card box."}},
     )
     run = SystemRunFactory(system=system)
-    perform_run(run.pk)
+    run_system_task(run.pk)
     run.refresh_from_db()
     assert run.status == RunStatus.WAITING_MANUAL
     task = ManualTask.objects.get(run=run)
@@ -123,7 +125,7 @@ def test_a_failed_run_holds_the_case_open_until_a_retry_succeeds(
 ) -> None:
     system = DataSystemFactory(connector="no-such-connector")
     run = SystemRunFactory(system=system)
-    perform_run(run.pk)
+    run_system_task(run.pk)
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert "no-such-connector" in run.last_error
@@ -158,11 +160,12 @@ def test_an_erasure_under_a_legal_hold_restricts_and_records_the_hold(
     case = CaseFactory(type="erasure", email=ADA.email, status=CaseStatus.IN_PROGRESS)
     run = SystemRunFactory(case=case, system=system, action="erase")
 
-    perform_run(run.pk)
+    run_system_task(run.pk)
 
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
-    assert run.summary["retained"] == [
+    assert run.outcome == "retained"
+    assert run.retained == [
         {
             "activity": "Legal hold",
             "obligation": "Pending lawsuit 3 O 123/26",

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from dsar import transitions
+from dsar import housekeeping, transitions
 from dsar.events import SYSTEM, append_event, verify_chain
 from dsar.models import CaseStatus, Event, ManualTask, RunStatus, Verification
 from dsar.tokens import issue_verification
@@ -201,7 +201,7 @@ def test_reminders_go_out_seven_and_two_days_before_and_daily_when_overdue(
     CaseFactory(status=CaseStatus.COMPLETED, due_date=today - dt.timedelta(3))
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert transitions.send_deadline_reminders(today=today) == 3
+        assert housekeeping.send_deadline_reminders(today=today) == 3
     sent = {message.subject: message.to for message in mail.outbox}
     assert sent[f"{in_seven.reference} is due in 7 days"] == ["hana@example.com"]
     assert sent[f"{in_two.reference} is due in 2 days"] == ["privacy-team@example.com"]
@@ -209,8 +209,8 @@ def test_reminders_go_out_seven_and_two_days_before_and_daily_when_overdue(
 
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        assert transitions.send_deadline_reminders(today=today) == 0  # once a day
-        assert transitions.send_deadline_reminders(today=today + dt.timedelta(1)) == 1
+        assert housekeeping.send_deadline_reminders(today=today) == 0  # once a day
+        assert housekeeping.send_deadline_reminders(today=today + dt.timedelta(1)) == 1
     assert [m.subject for m in mail.outbox] == [f"OVERDUE by 4 days: {overdue.reference}"]
 
 
@@ -232,7 +232,7 @@ def test_the_purge_leaves_no_personal_detail_and_an_intact_event_chain(settings)
     recent = CaseFactory(status=CaseStatus.COMPLETED, closed_at=now - dt.timedelta(days=30))
     still_open = CaseFactory(status=CaseStatus.IN_PROGRESS)
 
-    assert transitions.purge_closed_cases(now=now) == 1
+    assert housekeeping.purge_closed_cases(now=now) == 1
 
     old.refresh_from_db()
     assert (old.email, old.name, old.customer_number, old.details) == ("", "", "", {})

@@ -9,7 +9,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from dsar import transitions
+from dsar import housekeeping, transitions
 from dsar.events import SYSTEM, verify_chain
 from dsar.models import Case, CaseStatus, Event
 from tests.factories import CaseFactory
@@ -84,7 +84,7 @@ def test_expiry_closes_only_cases_unverified_for_longer_than_the_limit(settings)
     fresh = CaseFactory(received_at=now - dt.timedelta(days=13))
     verified = CaseFactory(received_at=now - dt.timedelta(days=20), status=CaseStatus.VERIFIED)
 
-    assert transitions.expire_unverified_cases(now=now) == 1
+    assert housekeeping.expire_unverified_cases(now=now) == 1
 
     stale.refresh_from_db()
     fresh.refresh_from_db()

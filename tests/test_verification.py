@@ -14,7 +14,7 @@ from dsar import transitions
 from dsar.models import CaseStatus, Verification
 from dsar.tokens import issue_verification, status_key
 from tests.conftest import first_link
-from tests.factories import CaseFactory
+from tests.factories import CaseFactory, DataSystemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +29,7 @@ def test_only_the_hash_of_the_token_is_stored() -> None:
 
 
 def test_a_token_confirms_the_case_once() -> None:
+    DataSystemFactory()
     case = CaseFactory()
     token = issue_verification(case)
     verified = transitions.verify_case(token=token)
@@ -116,6 +117,7 @@ def test_a_used_link_says_so_and_offers_a_new_email(
 def test_an_expired_link_sends_a_fresh_working_one(
     client, django_capture_on_commit_callbacks
 ) -> None:
+    DataSystemFactory()
     case = CaseFactory()
     old = issue_verification(case, now=timezone.now() - dt.timedelta(days=4))
     page = client.get(reverse("dsar:verify", args=[old]))

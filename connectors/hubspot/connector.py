@@ -224,6 +224,7 @@ def _find(http: HttpClient, identity: Identity, properties: list[str]) -> list[C
         "POST",
         f"{CONTACTS}/search",
         what="contact search",
+        writes=False,
         json={
             "filterGroups": [
                 {"filters": [{"propertyName": "email", "operator": "EQ", "value": email}]}
@@ -312,6 +313,7 @@ def _export_note_batch(
         "POST",
         "/crm/v3/objects/notes/batch/read",
         what="note read",
+        writes=False,
         json={
             "properties": ["hs_note_body", "hs_timestamp"],
             "inputs": [{"id": note_id} for note_id in note_ids],

@@ -35,6 +35,7 @@ from connectors.base import (
     Outcome,
     OutcomeKind,
     RecordSink,
+    before_write,
 )
 from connectors.settings import SettingsReader
 
@@ -197,6 +198,9 @@ class SqlConnector(Connector):
                 if count:
                     changed.append(f"{mapping.table}: {count} row(s) erased ({_erasure(mapping)})")
                     kept += [f"{mapping.table}.{c}" for c in mapping.columns_with("keep")]
+            if changed:
+                # The erasure takes effect when this transaction commits, right after.
+                before_write("commit of the erasure")
         if not changed:
             return Outcome.nothing_found(Action.ERASE)
         return Outcome(
@@ -221,6 +225,8 @@ class SqlConnector(Connector):
                 ).rowcount
                 if count:
                     changed.append(f"{mapping.table}: {count} row(s) marked restricted")
+            if changed:
+                before_write("commit of the restriction")
         if not found:
             return Outcome.nothing_found(Action.RESTRICT)
         summary = "Marked the person's rows as restricted" if changed else "Already restricted"
@@ -251,6 +257,8 @@ class SqlConnector(Connector):
                     ).rowcount
                     if count:
                         changed.append(f"{mapping.table}: {column} corrected in {count} row(s)")
+            if changed:
+                before_write("commit of the correction")
         if not found:
             return Outcome.nothing_found(Action.RECTIFY)
         return Outcome.rectified(

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import (
     FileResponse,
@@ -25,7 +24,7 @@ from django.utils.translation import ngettext
 
 from .. import transitions
 from ..admin_actions import ACTIONS, ACTIONS_BY_KEY
-from ..events import append_event, staff_actor
+from ..events import record_event, staff_actor
 from ..models import (
     OPEN_STATUSES,
     Artifact,
@@ -36,7 +35,6 @@ from ..models import (
     RunStatus,
     SystemRun,
 )
-from ..tasks import send_reminder_task
 
 
 class RectificationChangeInline(admin.TabularInline[RectificationChange, Case]):
@@ -114,10 +112,10 @@ class SystemRunInline(admin.TabularInline[SystemRun, Case]):
             )
         if run.last_error and run.status in (RunStatus.PENDING, RunStatus.RUNNING):
             return format_html("{}: {}", _("retrying after"), run.last_error)
-        counts = run.summary.get("counts")
+        counts = run.counts
         if counts:
             return ", ".join(f"{name}: {count}" for name, count in sorted(counts.items()))
-        return str(run.summary.get("summary", ""))
+        return run.outcome_summary
 
     @admin.display(description="")
     def retry(self, run: SystemRun) -> str:
@@ -170,14 +168,12 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         if not request.user.has_perm("dsar.view_artifact"):
             return HttpResponse(status=403)
         artifact = get_object_or_404(Artifact, case_id=case_id, kind=kind)
-        with transaction.atomic():
-            case = Case.objects.select_for_update().get(pk=case_id)
-            append_event(
-                case,
-                actor=staff_actor(request.user.get_username()),
-                action="downloaded_by_staff",
-                data={"kind": kind},
-            )
+        record_event(
+            case_id,
+            actor=staff_actor(request.user.get_username()),
+            action="downloaded_by_staff",
+            data={"kind": kind},
+        )
         return FileResponse(
             (Path(settings.MEDIA_ROOT) / artifact.path).open("rb"),
             as_attachment=True,
@@ -298,10 +294,11 @@ class CaseAdmin(admin.ModelAdmin[Case]):
 
     @admin.action(description=_("Remind the assignees now"), permissions=["work"])
     def remind_now(self, request: HttpRequest, queryset: QuerySet[Case]) -> None:
-        open_cases = queryset.filter(status__in=OPEN_STATUSES)
-        for case in open_cases:
-            send_reminder_task.delay(case.pk, case.days_left())
-        self.message_user(request, _("%(count)d reminders sent.") % {"count": open_cases.count()})
+        actor = staff_actor(request.user.get_username())
+        open_cases = list(queryset.filter(status__in=OPEN_STATUSES).values_list("pk", flat=True))
+        for case_id in open_cases:
+            transitions.send_reminder(case_id, actor=actor)
+        self.message_user(request, _("%(count)d reminders sent.") % {"count": len(open_cases)})
 
     @admin.display(description=_("days left"), ordering="due_date")
     def deadline(self, case: Case) -> str:

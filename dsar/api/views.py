@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from .. import transitions
 from ..admin_actions import ACTIONS_BY_KEY
-from ..events import append_event
+from ..events import record_event
 from ..models import ApiScope, ApiToken, Artifact, Case
 from .auth import HasScope
 from .errors import ERRORS, Conflict
@@ -153,11 +153,12 @@ class CaseFile(ScopedView):
         if not request.user.has_perm("dsar.view_artifact"):
             raise exceptions.PermissionDenied("The account of this key may not read files.")
         artifact = get_object_or_404(Artifact, case__reference=reference, kind=kind)
-        with transaction.atomic():
-            case = Case.objects.select_for_update().get(pk=artifact.case_id)
-            append_event(
-                case, actor=api_actor(request), action="downloaded_by_staff", data={"kind": kind}
-            )
+        record_event(
+            artifact.case_id,
+            actor=api_actor(request),
+            action="downloaded_by_staff",
+            data={"kind": kind},
+        )
         return FileResponse(
             (Path(settings.MEDIA_ROOT) / artifact.path).open("rb"),
             as_attachment=True,

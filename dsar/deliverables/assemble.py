@@ -7,10 +7,9 @@ import hashlib
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from ..events import SYSTEM, append_event
+from ..events import SYSTEM, record_event
 from ..models import Artifact, ArtifactKind, Case, CaseType
 from .export_zip import build_export_zip
 
@@ -90,25 +89,26 @@ def build_artifacts(case: Case, *, now: dt.datetime | None = None) -> list[Artif
             },
         )
         artifacts.append(artifact)
-    with transaction.atomic():
-        locked = Case.objects.select_for_update().get(pk=case.pk)
-        append_event(
-            locked,
-            actor=SYSTEM,
-            action="deliverables_built",
-            data={a.kind: {"sha256": a.sha256, "size": a.size} for a in artifacts},
-        )
+    record_event(
+        case,
+        actor=SYSTEM,
+        action="deliverables_built",
+        data={a.kind: {"sha256": a.sha256, "size": a.size} for a in artifacts},
+    )
     return artifacts
 
 
-def delete_expired_artifacts(*, now: dt.datetime | None = None) -> int:
-    """Remove expired files, and with them the raw system results they were built from."""
-    now = now or timezone.now()
-    expired = list(Artifact.objects.filter(expires_at__lte=now).select_related("case"))
-    for artifact in expired:
-        (Path(settings.MEDIA_ROOT) / artifact.path).unlink(missing_ok=True)
-        for run in artifact.case.runs.exclude(result_file=""):
-            (Path(settings.MEDIA_ROOT) / run.result_file).unlink(missing_ok=True)
-        artifact.case.runs.update(result_file="")
-        artifact.delete()
-    return len(expired)
+def _intact(artifact: Artifact) -> bool:
+    path = Path(settings.MEDIA_ROOT) / artifact.path
+    return (
+        path.is_file() and path.stat().st_size == artifact.size and _sha256(path) == artifact.sha256
+    )
+
+
+def ensure_artifacts(case: Case) -> list[Artifact]:
+    """The case's files as built before when each is there and intact (a retried step does not
+    build them again); otherwise built now."""
+    existing = {a.kind: a for a in case.artifacts.all()}
+    if all(kind in existing and _intact(existing[kind]) for kind in KINDS[case.type]):
+        return [existing[kind] for kind in KINDS[case.type]]
+    return build_artifacts(case)

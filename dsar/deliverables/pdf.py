@@ -267,11 +267,11 @@ def _holds_data(run: SystemRun) -> bool:
     task = getattr(run, "manual_task", None)
     if task is not None:
         return bool(task.data_found)
-    return bool(run.summary.get("found"))
+    return run.found
 
 
 def _system_view(run: SystemRun, *, rows: int) -> SystemView:
-    counts = {str(k): int(v) for k, v in (run.summary.get("counts") or {}).items()}
+    counts = run.counts
     holds_data = _holds_data(run)
     categories: list[CategoryView] = []
     path = Path(settings.MEDIA_ROOT) / run.result_file if run.result_file else None
@@ -333,9 +333,9 @@ def _erasure_outcome(run: SystemRun, case: Case) -> str:
         return NOT_DONE
     if manual is not None:
         return _redact(manual, case)
-    if not run.summary.get("found"):
+    if not run.found:
         return NOTHING_FOUND
-    if run.summary.get("retained"):
+    if run.retained:
         return KEPT
     return ERASED
 
@@ -369,7 +369,7 @@ def certificate_content(case: Case) -> dict[str, Any]:
                         "obligation": _redact(str(item.get("obligation", "")), case),
                         "until": str(item.get("until", "")),
                     }
-                    for item in run.summary.get("retained") or []
+                    for item in run.retained
                 ],
             }
             for run in runs
@@ -435,12 +435,12 @@ class ActionView:
 
 
 def _action_view(run: SystemRun) -> ActionView:
-    changed = [str(item) for item in run.summary.get("changed") or []]
+    changed = run.changed
     return ActionView(
         system=run.system.name,
-        found=bool(run.summary.get("found")),
+        found=run.found,
         done=run.status == RunStatus.SUCCEEDED,
-        summary=str(run.summary.get("summary", "")),
+        summary=run.outcome_summary,
         changed=changed[:CHANGES_PER_SYSTEM],
         more_changed=max(len(changed) - CHANGES_PER_SYSTEM, 0),
         manual_outcome=_manual_outcome(run),

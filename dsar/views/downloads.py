@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from .. import downloads, tasks
+from .. import downloads, transitions
 from ..forms import CodeForm
 from ..models import Artifact, DownloadLink
 
@@ -49,7 +49,7 @@ def download_page(request: HttpRequest, token: str) -> HttpResponse:
         )
         if limited:
             return render(request, "dsar/rate_limited.html", status=429)
-        tasks.send_download_code_task.delay(link.pk)
+        transitions.send_download_code(link.pk)
         code_sent = True
     elif request.method == "POST":
         form = CodeForm(request.POST)

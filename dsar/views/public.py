@@ -10,7 +10,7 @@ from django.utils.translation import get_language
 from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
-from .. import tasks, transitions
+from .. import transitions
 from ..forms import InformationForm, RequestForm
 from ..models import CaseStatus
 from ..tokens import case_for_status_key, find_verification, status_key
@@ -81,6 +81,8 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
         reason = transitions.VerificationFailed.USED
     elif verification.case.status != CaseStatus.AWAITING_VERIFICATION:
         reason = transitions.VerificationFailed.CLOSED
+    elif verification.revoked_at is not None:
+        reason = transitions.VerificationFailed.REPLACED
     elif verification.expires_at <= timezone.now():
         reason = transitions.VerificationFailed.EXPIRED
     else:
@@ -106,7 +108,7 @@ def resend(request: HttpRequest, token: str) -> HttpResponse:
         transitions.resend_verification(case.pk)
     elif case.verified_at is not None:
         # A confirmed request, open or answered: send its status page's link again.
-        tasks.send_confirmation_email_task.delay(case.pk)
+        transitions.resend_status_link(case.pk)
     else:
         return render(request, "dsar/verify_failed.html", {"reason": "closed"}, status=410)
     return render(request, "dsar/resent.html")

@@ -1,0 +1,76 @@
+"""Publishing work to the Celery workers: after commit, each publication on its own, never
+failing the caller.
+
+The database is the record of pending work: a transition writes a SystemRun, EmailDelivery or
+Job row in its own transaction, and asks here for a worker to be woken once that transaction
+commits. A broker that is down costs nothing but time: the failure is logged, the request that
+asked still succeeds, and the sweeper (``dsar.housekeeping.sweep``) publishes whatever is due
+and was not taken. Tasks are looked up by name in the Celery app, so this module depends on no
+other module of the app but the models.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from .models import EmailDelivery, Job, SystemRun
+
+logger = logging.getLogger(__name__)
+
+RUN_TASK = "dsar.tasks.run_system_task"
+EMAIL_TASK = "dsar.tasks.send_email_task"
+JOB_TASK = "dsar.tasks.run_job_task"
+
+
+def _publish(model: type[models.Model], task_name: str, pk: int, countdown: float | None) -> bool:
+    """Send the task now; record when, so the sweeper knows it was queued. False if the broker
+    could not take it (the row stays due and the sweeper tries again)."""
+    try:
+        options: dict[str, Any] = {"countdown": countdown} if countdown else {}
+        current_app.tasks[task_name].apply_async(
+            (pk,), retry=True, retry_policy=settings.DSAR_PUBLISH_RETRY_POLICY, **options
+        )
+    except Exception as error:  # any broker failure: the row keeps the work
+        logger.warning(
+            "could not queue %s for %s %s (%s); the sweeper will",
+            task_name,
+            model._meta.model_name,
+            pk,
+            type(error).__name__,
+        )
+        return False
+    model._default_manager.filter(pk=pk).update(queued_at=timezone.now())
+    return True
+
+
+def _on_commit(model: type[models.Model], task_name: str, pk: int, countdown: float | None) -> None:
+    # robust: one hook that raises never keeps the others from running.
+    transaction.on_commit(partial(_publish, model, task_name, pk, countdown), robust=True)
+
+
+def run_soon(run_id: int, *, countdown: float | None = None) -> None:
+    """Wake a worker for this system run once the current transaction commits."""
+    _on_commit(SystemRun, RUN_TASK, run_id, countdown)
+
+
+def email_soon(delivery_id: int, *, countdown: float | None = None) -> None:
+    """Wake a worker to send this email once the current transaction commits."""
+    _on_commit(EmailDelivery, EMAIL_TASK, delivery_id, countdown)
+
+
+def job_soon(job_id: int, *, countdown: float | None = None) -> None:
+    """Wake a worker for this job once the current transaction commits."""
+    _on_commit(Job, JOB_TASK, job_id, countdown)
+
+
+def publish_now(model: type[models.Model], pk: int) -> bool:
+    """For the sweeper: publish at once, outside any transaction."""
+    task = {SystemRun: RUN_TASK, EmailDelivery: EMAIL_TASK, Job: JOB_TASK}[model]
+    return _publish(model, task, pk, None)
