@@ -254,6 +254,8 @@ DSAR = {
     "EMAIL_BACKOFF_MAX_SECONDS": env.float("DSAR_EMAIL_BACKOFF_MAX_SECONDS", default=3600.0),
     # Jobs (building the files, status callbacks): attempts before they fail for staff to see.
     "JOB_MAX_ATTEMPTS": env.int("DSAR_JOB_MAX_ATTEMPTS", default=8),
+    # Files staff attach to a manual task (a photographed business card, an archived email).
+    "MANUAL_FILE_MAX_BYTES": env.int("DSAR_MANUAL_FILE_MAX_BYTES", default=10 * 1024 * 1024),
     "JOB_BACKOFF_SECONDS": env.float("DSAR_JOB_BACKOFF_SECONDS", default=5.0),
     # Request types that staff review before any system is touched (corrections and
     # objections to other processing are always reviewed).

@@ -15,8 +15,16 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 
-from . import downloads
-from .models import Case, Controller, DownloadLink, EmailDelivery, RejectionReason, SystemRun
+from . import downloads, outcomes
+from .models import (
+    Case,
+    Controller,
+    DownloadLink,
+    EmailDelivery,
+    RectificationField,
+    RejectionReason,
+    SystemRun,
+)
 from .tokens import new_verification, status_key
 
 
@@ -37,8 +45,7 @@ def absolute(path: str) -> str:
 
 
 def controller_name() -> str:
-    controller = Controller.current()
-    return controller.name if controller else settings.DSAR["CONTROLLER_NAME"]
+    return Controller.current().name
 
 
 def _to_person(
@@ -60,8 +67,7 @@ def _status_link(case: Case) -> str:
 
 
 def _supervisory_authority() -> str:
-    controller = Controller.current()
-    return controller.supervisory_authority if controller else ""
+    return Controller.current().supervisory_authority
 
 
 def compose_verification(delivery: EmailDelivery, case: Case) -> ComposedEmail:
@@ -137,6 +143,7 @@ def compose_restriction_lift(delivery: EmailDelivery, case: Case) -> ComposedEma
 
 
 def compose_completed(delivery: EmailDelivery, case: Case) -> ComposedEmail:
+    """The answer: what was done in each system, read from the outcomes, and the link."""
     link, token = downloads.new_link(case)
     delivery.download_link = link
     return _to_person(
@@ -147,6 +154,7 @@ def compose_completed(delivery: EmailDelivery, case: Case) -> ComposedEmail:
         context={
             "link": absolute(reverse("dsar:download", args=[token])),
             "days": settings.DSAR["DOWNLOAD_TTL_DAYS"],
+            **outcomes.answer_context(case),
         },
     )
 
@@ -172,6 +180,10 @@ def compose_extended(delivery: EmailDelivery, case: Case) -> ComposedEmail:
         tag="extended",
         context={"reason": case.extension_reason, "link": _status_link(case)},
     )
+
+
+def _field_label(name: str) -> str:
+    return str(RectificationField(name).label) if name in RectificationField.values else name
 
 
 def _staff_address(case: Case) -> str:
@@ -226,12 +238,19 @@ def compose_recipient_notice(delivery: EmailDelivery, case: Case) -> ComposedEma
     """Art. 19 GDPR: a recipient of the person's data is told what we changed, so that it can
     do the same. The person's address is the one identifier the recipient needs."""
     run = SystemRun.objects.select_related("system").get(pk=delivery.args["run"], case=case)
-    context = {
+    controller = Controller.current()
+    context: dict[str, Any] = {
         "run": run,
         "case": case,
         "controller": controller_name(),
-        "outcome": run.outcome_data,
-        "changes": run.outcome_data.get("changed", []),
+        "contact": controller.contact_email,
+        "recipient_name": delivery.args.get("name", ""),
+        "kind": run.outcome,
+        "retained": run.retained,
+        "corrections": [
+            {**correction, "label": _field_label(str(correction.get("field", "")))}
+            for correction in run.outcome_data.get("corrections") or []
+        ],
     }
     return ComposedEmail(
         subject=f"Data-subject request {case.reference}: {run.action} ({run.system.name})",

@@ -414,7 +414,14 @@ class ManualTaskStatus(models.TextChoices):
 
 
 class ManualTask(models.Model):
-    """Work a person must do where no API exists; the case waits for it."""
+    """Work a person must do where no API exists; the case waits for it.
+
+    Staff record a structured result in the outcome vocabulary (what was found, what was done,
+    what is kept under which legal duty for records of which year), attach what they found
+    (files and records, which go into the person's export), and write two kinds of text: a note
+    *to the person*, which the person's documents show, and an *internal* note, which no
+    document ever shows.
+    """
 
     run = models.OneToOneField(SystemRun, on_delete=models.CASCADE, related_name="manual_task")
     team = models.CharField(_("team"), max_length=120)
@@ -422,11 +429,37 @@ class ManualTask(models.Model):
     status = models.CharField(
         max_length=10, choices=ManualTaskStatus.choices, default=ManualTaskStatus.OPEN
     )
-    outcome = models.TextField(_("what was found or done"), blank=True)
+    result = models.CharField(_("result"), max_length=32, choices=OutcomeKind.choices, blank=True)
     data_found = models.BooleanField(
         _("personal data of the person was found"),
         default=False,
         help_text=_("Tick when the system holds data about the person (for the access answer)."),
+    )
+    categories = models.TextField(
+        _("categories of data found"),
+        blank=True,
+        help_text=_("One a line, e.g. “business card”, “invoices”. The person reads these."),
+    )
+    kept_records = models.CharField(
+        _("records kept"),
+        max_length=200,
+        blank=True,
+        help_text=_("Which records are kept under the legal duty, e.g. “2 invoices”."),
+    )
+    record_year = models.PositiveSmallIntegerField(
+        _("year the kept records were made"), null=True, blank=True
+    )
+    note_to_person = models.TextField(
+        _("note to the person"),
+        blank=True,
+        help_text=_(
+            "Shown in the person's documents, word for word: write it in the person's language."
+        ),
+    )
+    internal_note = models.TextField(
+        _("internal note"),
+        blank=True,
+        help_text=_("For the team only; never shown to the person."),
     )
     completed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
@@ -437,9 +470,58 @@ class ManualTask(models.Model):
     class Meta:
         ordering = ["created_at"]
         verbose_name = _("manual task")
+        verbose_name_plural = _("manual tasks")
 
     def __str__(self) -> str:
         return f"{self.run.case.reference}: {self.run.system.name} ({self.team})"
+
+    @property
+    def category_list(self) -> list[str]:
+        return [line.strip() for line in self.categories.splitlines() if line.strip()]
+
+
+class ManualRecord(models.Model):
+    """A record staff found by hand (a business card's fields, an archived email's headers):
+    part of the person's export like any system's records."""
+
+    task = models.ForeignKey(ManualTask, on_delete=models.CASCADE, related_name="records")
+    category = models.CharField(_("category"), max_length=100)
+    data = models.JSONField(_("fields"), default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["task_id", "pk"]
+        verbose_name = _("record found by hand")
+        verbose_name_plural = _("records found by hand")
+
+    def __str__(self) -> str:
+        return f"{self.category} ({self.task_id})"
+
+
+class ManualAttachment(models.Model):
+    """A file staff found or made by hand (a photographed business card, an archived email):
+    checked for type and size, kept with the case's other files and purged with them, and part
+    of the person's export with its checksum in the manifest."""
+
+    task = models.ForeignKey(ManualTask, on_delete=models.CASCADE, related_name="attachments")
+    category = models.CharField(_("category"), max_length=100)
+    path = models.CharField(max_length=300)
+    filename = models.CharField(_("file name"), max_length=150)
+    content_type = models.CharField(max_length=80)
+    size = models.PositiveBigIntegerField(_("size in bytes"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["task_id", "pk"]
+        verbose_name = _("file found by hand")
+        verbose_name_plural = _("files found by hand")
+
+    def __str__(self) -> str:
+        return self.filename
 
 
 class LegalBasis(models.TextChoices):
@@ -531,8 +613,24 @@ class Controller(models.Model):
         return self.name
 
     @classmethod
-    def current(cls) -> Controller | None:
-        return cls.objects.order_by("pk").first()
+    def current(cls) -> Controller:
+        """The one controller every page, email and document speaks for; the first use seeds
+        it from the settings (DSAR_CONTROLLER_NAME, DSAR_CONTROLLER_CONTACT) until staff or
+        ``load_register`` fill it in."""
+        controller = cls.objects.order_by("pk").first()
+        if controller is None:
+            controller, _created = cls.objects.get_or_create(
+                pk=1,
+                defaults={
+                    "name": settings.DSAR["CONTROLLER_NAME"],
+                    "contact_email": settings.DSAR["CONTROLLER_CONTACT"],
+                    "address": "",
+                    "dpo_name": "",
+                    "dpo_contact": "",
+                    "supervisory_authority": "",
+                },
+            )
+        return controller
 
 
 class RectificationField(models.TextChoices):

@@ -17,9 +17,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import queue, runs
+from . import manual, queue, runs
 from .deadlines import due_date_for
 from .events import SUBJECT, SYSTEM, append_event
+from .manual import ManualResult
 from .models import (
     REASONS_NEEDING_A_NOTE,
     AttemptState,
@@ -37,6 +38,7 @@ from .models import (
     OutcomeKind,
     ReferenceCounter,
     RejectionReason,
+    RetentionRule,
     RunAttempt,
     RunStatus,
     SystemRun,
@@ -61,15 +63,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.EXPIRED: frozenset(),
 }
 CLOSED = frozenset({S.COMPLETED, S.REJECTED, S.CANCELLED, S.EXPIRED})
-
-# What a manual task that found the person's data did, by action.
-MANUAL_FOUND_OUTCOME: dict[str, str] = {
-    "export": OutcomeKind.EXPORTED,
-    "erase": OutcomeKind.ERASED,
-    "restrict": OutcomeKind.RESTRICTED,
-    "rectify": OutcomeKind.CORRECTED,
-    "object": OutcomeKind.UNSUBSCRIBED,
-}
 
 # Art. 19: the recipients of a system's data are told of these outcomes.
 NOTIFIED_OUTCOMES = frozenset({"erased", "anonymised", "retained", "restricted", "corrected"})
@@ -644,38 +637,81 @@ def _ask_for_manual_work(run: SystemRun, *, team: str, instructions: str) -> Non
 
 
 def complete_manual_task(
-    task_id: int, *, outcome: str, actor: str, user_id: int | None, data_found: bool = False
+    task_id: int, *, result: ManualResult, actor: str, user_id: int | None
 ) -> None:
-    """Staff record what they found or did; the run succeeds and the case moves on, in one
-    transaction."""
-    if not outcome.strip():
-        raise ValueError("say what you found or did")
+    """Staff record what they found or did, in the outcome vocabulary, with what they found
+    attached; the run succeeds, recipients hear of a change (Art. 19), and the case moves on —
+    one transaction. Raises ManualResultInvalid with what to fix."""
+    from .retention import retention_end
+
     now = timezone.now()
     with transaction.atomic():
         task = ManualTask.objects.select_related("run__system").get(pk=task_id)
         case = _lock(task.run.case_id)
-        task = ManualTask.objects.select_for_update().get(pk=task_id)
+        task = (
+            ManualTask.objects.select_for_update()
+            .select_related("run__system", "run__case")
+            .get(pk=task_id)
+        )
         if task.status == ManualTaskStatus.DONE:
             return
+        manual.check(task, result)
+        counts = manual.store_findings(task, result, user_id=user_id)
+        retained: list[dict[str, Any]] = []
+        if result.result == OutcomeKind.RETAINED:
+            rule = RetentionRule.objects.get(pk=result.retention_rule_id)
+            assert result.record_year is not None  # manual.check makes sure
+            until = retention_end(rule, dt.date(result.record_year, 12, 31))
+            retained.append(
+                {
+                    "records": result.kept_records.strip(),
+                    "record_year": result.record_year,
+                    "rule": rule.key,
+                    "obligation": rule.citation,
+                    "until": until.isoformat(),
+                }
+            )
         task.status = ManualTaskStatus.DONE
-        task.outcome = outcome
+        task.result = result.result
+        task.data_found = result.found
+        task.categories = "\n".join(result.categories)
+        task.kept_records = result.kept_records.strip()
+        task.record_year = result.record_year
+        task.retention_rule_id = result.retention_rule_id
+        task.note_to_person = result.note_to_person.strip()
+        task.internal_note = result.internal_note.strip()
         task.completed_at = now
         task.completed_by_id = user_id
-        task.data_found = data_found
         task.save()
-        kind = MANUAL_FOUND_OUTCOME[task.run.action] if data_found else OutcomeKind.NOT_HELD
-        SystemRun.objects.filter(pk=task.run_id).update(
-            status=RunStatus.SUCCEEDED,
-            finished_at=now,
-            outcome=kind,
-            outcome_data={"action": task.run.action, "kind": kind, "summary": "completed by staff"},
-        )
+        run = task.run
+        run.status = RunStatus.SUCCEEDED
+        run.finished_at = now
+        run.outcome = result.result
+        run.outcome_data = {
+            "action": run.action,
+            "kind": result.result,
+            "summary": "completed by staff",
+            "manual": True,
+            "categories": result.categories,
+            "retained": retained,
+            "refusal": result.refusal.strip(),
+            "note_to_person": task.note_to_person,
+            "details": {"counts": counts},
+        }
+        if run.action == "rectify" and result.result == OutcomeKind.CORRECTED:
+            run.outcome_data["corrections"] = [
+                {"field": field, "old": "", "new": value}
+                for field, value in runs.approved_changes(case).items()
+            ]
+        run.save()
         append_event(
             case,
             actor=actor,
             action="manual_task_completed",
-            data={"system": task.run.system.key, "action": task.run.action},
+            data={"system": run.system.key, "action": run.action, "outcome": result.result},
         )
+        if result.result in NOTIFIED_OUTCOMES:
+            _notify_recipients(case, run)
         _settle(case, actor=actor)
 
 

@@ -13,7 +13,6 @@ import datetime as dt
 import itertools
 import json
 import os
-import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from django_stubs_ext import StrOrPromise
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
+from dsar import outcomes
 from dsar.models import (
     Case,
     CaseType,
@@ -38,6 +38,7 @@ from dsar.models import (
     RunStatus,
     SystemRun,
 )
+from dsar.outcomes import Statement, statement
 from dsar.rights import access_information
 
 TEMPLATE_DIR = Path(settings.BASE_DIR) / "templates" / "deliverables"
@@ -51,19 +52,6 @@ VALUE_CHARS = 300
 CHANGES_PER_SYSTEM = 50
 
 CERTIFICATE_SALT = "dsar.certificate"
-
-# The canonical outcomes of an erasure, as certificate_content records them (in English, so
-# that the checksum does not depend on the language the certificate was printed in).
-ERASED = "erased"
-NOTHING_FOUND = "nothing found"
-KEPT = "kept under a statutory obligation and restricted"
-NOT_DONE = "not completed"
-OUTCOME_LABELS: dict[str, StrOrPromise] = {
-    ERASED: _("erased"),
-    NOTHING_FOUND: _("nothing found"),
-    KEPT: _("kept under a statutory obligation and restricted"),
-    NOT_DONE: _("not completed"),
-}
 
 
 class LocalFilesOnly(URLFetcher):  # type: ignore[misc]
@@ -91,11 +79,6 @@ class ControllerView:
 
 def _controller() -> ControllerView:
     controller = Controller.current()
-    if controller is None:
-        return ControllerView(
-            name=settings.DSAR["CONTROLLER_NAME"],
-            contact_email=settings.DSAR["CONTROLLER_CONTACT"],
-        )
     return ControllerView(
         name=controller.name,
         address=controller.address,
@@ -127,11 +110,6 @@ def _render(template: str, context: dict[str, Any], *, case: Case, target: Path)
 
 def _runs(case: Case) -> list[SystemRun]:
     return list(case.runs.select_related("system", "manual_task").order_by("system__name", "pk"))
-
-
-def _manual_outcome(run: SystemRun) -> str | None:
-    task = getattr(run, "manual_task", None)
-    return task.outcome if task is not None else None
 
 
 def _local_day(moment: dt.datetime | None) -> dt.date | None:
@@ -171,7 +149,7 @@ class SystemView:
     failed: bool
     total: int
     categories: list[CategoryView]
-    manual_outcome: str | None
+    statement: Statement
 
 
 def _truncate(text: str, limit: int = VALUE_CHARS) -> str:
@@ -261,18 +239,9 @@ def _sample(path: Path, counts: Mapping[str, int], *, rows: int) -> list[Categor
     return [view for view in categories.values() if view.total]
 
 
-def _holds_data(run: SystemRun) -> bool:
-    if run.status != RunStatus.SUCCEEDED:
-        return False
-    task = getattr(run, "manual_task", None)
-    if task is not None:
-        return bool(task.data_found)
-    return run.found
-
-
 def _system_view(run: SystemRun, *, rows: int) -> SystemView:
     counts = run.counts
-    holds_data = _holds_data(run)
+    holds_data = run.status == RunStatus.SUCCEEDED and run.found
     categories: list[CategoryView] = []
     path = Path(settings.MEDIA_ROOT) / run.result_file if run.result_file else None
     if holds_data and path is not None and path.exists() and (rows > 0 or not counts):
@@ -285,7 +254,7 @@ def _system_view(run: SystemRun, *, rows: int) -> SystemView:
         failed=run.status == RunStatus.FAILED,
         total=sum(view.total for view in categories),
         categories=categories,
-        manual_outcome=_manual_outcome(run),
+        statement=statement(run),
     )
 
 
@@ -310,6 +279,7 @@ def render_report(case: Case, target: Path) -> Path:
             "completed": case.closed_at or timezone.now(),
             "portability": case.type == CaseType.PORTABILITY,
             "records_per_category": RECORDS_PER_CATEGORY,
+            "export_records": sum(system.total for system in systems),
         },
         case=case,
         target=target,
@@ -317,27 +287,6 @@ def render_report(case: Case, target: Path) -> Path:
 
 
 # --- The erasure certificate ----------------------------------------------------------------
-
-
-def _redact(text: str, case: Case) -> str:
-    """Staff write outcomes by hand; the certificate repeats none of the erased data."""
-    for secret in (case.email, case.name):
-        if secret.strip():
-            text = re.sub(re.escape(secret.strip()), "[…]", text, flags=re.IGNORECASE)
-    return text
-
-
-def _erasure_outcome(run: SystemRun, case: Case) -> str:
-    manual = _manual_outcome(run)
-    if run.status != RunStatus.SUCCEEDED:
-        return NOT_DONE
-    if manual is not None:
-        return _redact(manual, case)
-    if not run.found:
-        return NOTHING_FOUND
-    if run.retained:
-        return KEPT
-    return ERASED
 
 
 def _completed_day(case: Case, runs: list[SystemRun]) -> dt.date | None:
@@ -349,7 +298,8 @@ def _completed_day(case: Case, runs: list[SystemRun]) -> dt.date | None:
 
 
 def certificate_content(case: Case) -> dict[str, Any]:
-    """The facts an erasure certificate prints, in a canonical form for its checksum."""
+    """The facts an erasure certificate prints, in a canonical form for its checksum: each
+    system's recorded outcome (never the erased data)."""
     runs = _runs(case)
     days = {
         "received": _local_day(case.received_at),
@@ -359,21 +309,7 @@ def certificate_content(case: Case) -> dict[str, Any]:
     return {
         "reference": case.reference,
         **{name: day.isoformat() if day else None for name, day in days.items()},
-        "systems": [
-            {
-                "system": run.system.name,
-                "outcome": _erasure_outcome(run, case),
-                "retained": [
-                    {
-                        "activity": str(item.get("activity", "")),
-                        "obligation": _redact(str(item.get("obligation", "")), case),
-                        "until": str(item.get("until", "")),
-                    }
-                    for item in run.retained
-                ],
-            }
-            for run in runs
-        ],
+        "systems": outcomes.canonical(case),
     }
 
 
@@ -392,19 +328,13 @@ def _day(iso: str | None) -> dt.date | None:
 
 
 def render_certificate(case: Case, target: Path) -> Path:
-    """The erasure certificate: what each system did, what it keeps under which obligation
-    and until when; never the person's name, address or the erased data."""
+    """The erasure certificate: what each system did — erased, anonymised and what remains,
+    kept under which legal duty until when, refused and why — read from the recorded outcomes;
+    never the person's name, address or the erased data. Wherever something was not erased,
+    it says how to complain."""
     content = certificate_content(case)
-    systems = [
-        {
-            "system": item["system"],
-            "outcome": OUTCOME_LABELS.get(item["outcome"], item["outcome"]),
-            "retained": [
-                {**kept, "until": _day(kept["until"]) or kept["until"]} for kept in item["retained"]
-            ],
-        }
-        for item in content["systems"]
-    ]
+    with translation.override(case.language):
+        items = outcomes.statements(case)
     return _render(
         "certificate.html",
         {
@@ -412,7 +342,8 @@ def render_certificate(case: Case, target: Path) -> Path:
             "received": _day(content["received"]),
             "verified": _day(content["verified"]),
             "completed": _day(content["completed"]),
-            "systems": systems,
+            "systems": items,
+            "all_erased": all(item.fully_erased for item in items),
             "checksum": certificate_checksum(case),
         },
         case=case,
@@ -421,30 +352,6 @@ def render_certificate(case: Case, target: Path) -> Path:
 
 
 # --- The confirmation of a restriction, objection or correction -----------------------------
-
-
-@dataclass
-class ActionView:
-    system: str
-    found: bool
-    done: bool
-    summary: str
-    changed: list[str]
-    more_changed: int
-    manual_outcome: str | None
-
-
-def _action_view(run: SystemRun) -> ActionView:
-    changed = run.changed
-    return ActionView(
-        system=run.system.name,
-        found=run.found,
-        done=run.status == RunStatus.SUCCEEDED,
-        summary=run.outcome_summary,
-        changed=changed[:CHANGES_PER_SYSTEM],
-        more_changed=max(len(changed) - CHANGES_PER_SYSTEM, 0),
-        manual_outcome=_manual_outcome(run),
-    )
 
 
 CONFIRMATION_TITLES: dict[str, StrOrPromise] = {
@@ -467,11 +374,13 @@ def render_confirmation(case: Case, target: Path) -> Path:
         for change in case.changes.order_by("id")
     ]
     scope = case.details.get("objection_scope")
+    with translation.override(case.language):
+        systems = outcomes.statements(case)
     return _render(
         "confirmation.html",
         {
             "title": CONFIRMATION_TITLES.get(case.type, _("Confirmation")),
-            "runs": [_action_view(run) for run in _runs(case)],
+            "systems": systems,
             "changes": changes if case.type == CaseType.RECTIFICATION else [],
             "objection_scope": ObjectionScope(scope).label
             if scope in ObjectionScope.values

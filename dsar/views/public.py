@@ -10,7 +10,7 @@ from django.utils.translation import get_language
 from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
-from .. import transitions
+from .. import outcomes, transitions
 from ..forms import InformationForm, RequestForm
 from ..models import CaseStatus
 from ..tokens import case_for_status_key, find_verification, status_key
@@ -128,9 +128,12 @@ def status(request: HttpRequest, key: str) -> HttpResponse:
             return redirect("dsar:status", key=key)
     elif request.method == "POST":
         return redirect("dsar:status", key=key)
+    context = {"case": case, "days_left": case.days_left(), "form": form}
+    if case.status == CaseStatus.COMPLETED:
+        context.update(outcomes.finished_context(case))
     return render(
         request,
         "dsar/status.html",
-        {"case": case, "days_left": case.days_left(), "form": form},
+        context,
         status=400 if form is not None and form.errors else 200,
     )

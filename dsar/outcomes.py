@@ -1,0 +1,298 @@
+"""The wording of outcomes: what each system did for the person, in one sentence, read from the
+run's recorded outcome and nothing else.
+
+Every document, email and status line that tells the person (or a recipient) what happened
+draws its sentences from here, in the language active when it is called: the deletion
+certificate, the access report, the confirmations, the completion email, the finished status
+page and the Art. 19 notices. A sentence says exactly what the outcome records — erased,
+anonymised (and what remains), kept under which legal duty until when, restricted,
+unsubscribed, corrected, not held, not used for the purpose, refused with the reason — and
+never more. Staff's internal notes never reach it; their note *to the person* does, labelled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.text import get_text_list
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from connectors.base import OutcomeKind
+
+from .models import (
+    Case,
+    DeliveryState,
+    EmailDelivery,
+    RectificationField,
+    RunStatus,
+    SystemRun,
+)
+
+
+def _remains(code: str) -> str:
+    labels = {
+        "posts": _("your posts and topics, shown under an anonymous name"),
+        "private_messages": _("your private messages, under an anonymous name"),
+        "anonymous_profile": _("an account without your name, email address or profile"),
+        "aggregate_statistics": _("statistics that no longer identify you"),
+        "rows_without_identity": _("records from which everything identifying you was removed"),
+    }
+    return labels.get(code, code)
+
+
+def _field_label(name: str) -> str:
+    if name in RectificationField.values:
+        return str(RectificationField(name).label)
+    return name
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Records kept under a legal duty instead of being erased."""
+
+    records: str
+    obligation: str
+    until: dt.date | None
+    at_the_latest: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "obligation": self.obligation,
+            "until": self.until.isoformat() if self.until else None,
+            "at_the_latest": self.at_the_latest,
+        }
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What one system did, for the person."""
+
+    system: str
+    kind: str
+    label: str
+    sentence: str
+    more: list[str] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
+    note: str = ""
+    finished: bool = True
+
+    @property
+    def fully_erased(self) -> bool:
+        """Nothing about the person is left in this system (or it never held any)."""
+        return self.kind in (OutcomeKind.ERASED, OutcomeKind.NOT_HELD)
+
+    @property
+    def text(self) -> str:
+        return " ".join([self.sentence, *self.more])
+
+
+def _kept(run: SystemRun) -> list[Kept]:
+    items = []
+    for item in run.retained:
+        until = item.get("until")
+        records = str(item.get("records") or "")
+        obligation = str(item.get("obligation") or "")
+        activity = str(item.get("activity") or "")
+        if activity and activity not in obligation:
+            obligation = f"{obligation} ({activity})" if obligation else activity
+        items.append(
+            Kept(
+                records=records,
+                obligation=obligation,
+                until=dt.date.fromisoformat(until) if until else None,
+                # Kept by a system's rule (no record date known): the period ends by then at
+                # the latest; kept by staff for records of a given year: exactly then.
+                at_the_latest="record_year" not in item,
+            )
+        )
+    return items
+
+
+def _sentence(run: SystemRun) -> tuple[str, list[str]]:
+    data = run.outcome_data
+    kind = run.outcome
+    more: list[str] = []
+    if kind == OutcomeKind.EXPORTED:
+        total = sum(run.counts.values())
+        categories = [str(c) for c in data.get("categories") or []]
+        if categories:
+            more.append(_("We found: %(list)s.") % {"list": get_text_list(categories, _("and"))})
+        if total:
+            return (
+                ngettext(
+                    "We found %(count)d record about you; your export contains it.",
+                    "We found %(count)d records about you; your export contains them.",
+                    total,
+                )
+                % {"count": total},
+                more,
+            )
+        return _("We found data about you here."), more
+    if kind == OutcomeKind.NOT_HELD:
+        return _("We hold no data about you here."), more
+    if kind == OutcomeKind.ERASED:
+        return _("Your data were erased."), more
+    if kind == OutcomeKind.ANONYMISED:
+        remains = [_remains(code) for code in data.get("remains") or []]
+        if remains:
+            more.append(_("What remains: %(list)s.") % {"list": get_text_list(remains, _("and"))})
+        return _("Your data were anonymised: what remains no longer identifies you."), more
+    if kind == OutcomeKind.RETAINED:
+        return (
+            _(
+                "Your data are kept, restricted, because the law obliges us to keep them; "
+                "we erase them when the duty ends."
+            ),
+            more,
+        )
+    if kind == OutcomeKind.RESTRICTED:
+        lists = [str(name) for name in data.get("unsubscribed_from") or []]
+        if lists:
+            more.append(
+                _("You no longer receive marketing from here (%(lists)s).")
+                % {"lists": get_text_list(lists, _("and"))}
+            )
+        return _(
+            "The processing of your data was restricted: we keep them but no longer use them."
+        ), more
+    if kind == OutcomeKind.UNSUBSCRIBED:
+        lists = [str(name) for name in data.get("unsubscribed_from") or []]
+        if lists:
+            return (
+                _("You were unsubscribed from all marketing here (%(lists)s).")
+                % {"lists": get_text_list(lists, _("and"))},
+                more,
+            )
+        if data.get("changed"):
+            return _("You were unsubscribed from all marketing here."), more
+        return _("You were already unsubscribed from all marketing here."), more
+    if kind == OutcomeKind.CORRECTED:
+        fields = [_field_label(str(c.get("field", ""))) for c in data.get("corrections") or []]
+        not_held = [_field_label(str(name)) for name in data.get("not_held_fields") or []]
+        if not_held:
+            more.append(
+                _("This system does not hold: %(fields)s.")
+                % {"fields": get_text_list(not_held, _("and"))}
+            )
+        if fields:
+            return (
+                _("Your data were corrected: %(fields)s.")
+                % {"fields": get_text_list(fields, _("and"))},
+                more,
+            )
+        return _("Your data here were already correct."), more
+    if kind == OutcomeKind.NOT_USED:
+        if data.get("details", {}).get("held"):
+            return _("We hold data about you here, but do not use them for direct marketing."), more
+        return _("This system is not used for direct marketing."), more
+    if kind == OutcomeKind.REFUSED:
+        reason = str(data.get("refusal") or "")
+        if reason:
+            return _("This could not be done here: %(reason)s") % {"reason": reason}, more
+        return _("This could not be done here."), more
+    return _("This system could not be completed."), more
+
+
+def statement(run: SystemRun) -> Statement:
+    """One system's outcome for the person, in the active language."""
+    finished = run.status == RunStatus.SUCCEEDED and bool(run.outcome)
+    if not finished:
+        sentence = (
+            _("This system could not be completed.")
+            if run.status == RunStatus.FAILED
+            else _("This system is not finished yet.")
+        )
+        return Statement(
+            system=run.system.name,
+            kind=run.outcome or "",
+            label="",
+            sentence=sentence,
+            finished=False,
+        )
+    sentence, more = _sentence(run)
+    return Statement(
+        system=run.system.name,
+        kind=run.outcome,
+        label=str(OutcomeKindLabel.get(run.outcome)),
+        sentence=sentence,
+        more=more,
+        kept=_kept(run),
+        note=str(run.outcome_data.get("note_to_person") or ""),
+    )
+
+
+def statements(case: Case) -> list[Statement]:
+    runs = case.runs.select_related("system").order_by("system__name", "pk")
+    return [statement(run) for run in runs]
+
+
+def canonical(case: Case) -> list[dict[str, Any]]:
+    """The facts of every system's outcome, independent of language (for checksums and for
+    comparing a rebuilt document with the one sent)."""
+    facts = []
+    for run in case.runs.select_related("system").order_by("system__name", "pk"):
+        data = run.outcome_data
+        facts.append(
+            {
+                "system": run.system.name,
+                "status": run.status,
+                "kind": run.outcome,
+                "remains": list(data.get("remains") or []),
+                "kept": [kept.as_json() for kept in _kept(run)],
+                "corrected": sorted(str(c.get("field")) for c in data.get("corrections") or []),
+                "unsubscribed_from": list(data.get("unsubscribed_from") or []),
+                "refusal": str(data.get("refusal") or ""),
+                "note_to_person": str(data.get("note_to_person") or ""),
+            }
+        )
+    return facts
+
+
+def answer_context(case: Case) -> dict[str, Any]:
+    """What the completion email and the finished status page say, from the outcomes alone."""
+    items = statements(case)
+    return {
+        "statements": items,
+        "held": sum(1 for item in items if item.kind not in (OutcomeKind.NOT_HELD, "")),
+        "all_erased": all(item.fully_erased for item in items),
+    }
+
+
+def finished_context(case: Case) -> dict[str, Any]:
+    """The finished status page: the answer, and when the link to the files went out."""
+    sent = (
+        EmailDelivery.objects.filter(case=case, kind="completed", state=DeliveryState.SENT)
+        .select_related("download_link")
+        .order_by("-sent_at")
+        .first()
+    )
+    return {
+        **answer_context(case),
+        "answer_sent": sent.sent_at if sent else None,
+        "link_expires": sent.download_link.expires_at if sent and sent.download_link else None,
+    }
+
+
+class OutcomeKindLabel:
+    """Short labels of the outcome kinds, for tables, in the active language."""
+
+    @staticmethod
+    def get(kind: str) -> str:
+        labels = {
+            OutcomeKind.EXPORTED: _("data found"),
+            OutcomeKind.ERASED: _("erased"),
+            OutcomeKind.ANONYMISED: _("anonymised"),
+            OutcomeKind.RETAINED: _("kept under a legal duty, restricted"),
+            OutcomeKind.RESTRICTED: _("restricted"),
+            OutcomeKind.UNSUBSCRIBED: _("unsubscribed from marketing"),
+            OutcomeKind.CORRECTED: _("corrected"),
+            OutcomeKind.NOT_HELD: _("no data held"),
+            OutcomeKind.NOT_USED: _("not used for direct marketing"),
+            OutcomeKind.REFUSED: _("not possible"),
+            OutcomeKind.FAILED: _("not completed"),
+        }
+        return labels.get(kind, kind)
