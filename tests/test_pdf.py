@@ -121,7 +121,7 @@ def access_case_with_crm(media: Path, **kwargs: Any) -> Case:
         purposes="Serving our customers.",
         legal_basis=LegalBasis.CONTRACT,
         data_categories="Contact details",
-        recipients="HubSpot Inc., USA",
+        recipient_categories="HubSpot Inc., USA",
         third_country_transfers="USA",
         transfer_safeguards="Standard contractual clauses",
         retention="10 years",

@@ -301,7 +301,9 @@ def test_recipients_are_one_source_for_art19_notices() -> None:
     accounting = DataSystem.objects.get(key="accounting")
     mailchimp = DataSystem.objects.get(key="mailchimp")
     discourse = DataSystem.objects.get(key="discourse")
-    mailchimp.recipient_emails = "agency@newsletter.example.org\nPRIVACY-NOTICES@mailchimp.example.com"
+    mailchimp.recipient_emails = (
+        "agency@newsletter.example.org\nPRIVACY-NOTICES@mailchimp.example.com"
+    )
     mailchimp.save()
 
     assert [(n.email, n.recipient_key) for n in accounting.notice_recipients()] == [
@@ -346,7 +348,11 @@ def test_the_rules_of_a_system_and_the_obligations_an_erasure_meets() -> None:
     ]
     assert rules_for_system(DataSystem.objects.get(key="mailchimp")) == []
     kept = retention_obligations(accounting, on=date(2026, 11, 29))
-    assert {item.until for item in kept} == {date(2036, 12, 31), date(2034, 12, 31), date(2032, 12, 31)}
+    assert {item.until for item in kept} == {
+        date(2036, 12, 31),
+        date(2034, 12, 31),
+        date(2032, 12, 31),
+    }
     assert any("§ 147" in item.obligation or "147" in item.obligation for item in kept)
     assert retention_obligations(DataSystem.objects.get(key="discourse"), on=date(2026, 1, 1)) == []
 
