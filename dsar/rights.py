@@ -134,11 +134,9 @@ def _recipient(recipient: Recipient, *, language: str, contact: str) -> dict[str
     return entry
 
 
-def _recipient_line(entry: dict[str, Any]) -> str:
+def _transfer_line(entry: dict[str, Any]) -> str:
     if not entry["confirmed"]:
         return f"{entry['name']}: {entry['details']}"
-    if entry["third_country"]:
-        return f"{entry['name']} ({entry['country']}): {entry['safeguard']}"
     return f"{entry['name']} ({entry['country']})"
 
 
@@ -168,13 +166,13 @@ def art15_information(
     ]
     transfers = [text("third_country_transfers")]
     transfers += [
-        _recipient_line(entry)
+        _transfer_line(entry)
         for entry in recipients
         if entry.get("third_country") or not entry["confirmed"]
     ]
     safeguards = [text("transfer_safeguards")] if activity.transfer_safeguards else []
     safeguards += [
-        _recipient_line(entry)
+        f"{entry['name']}: {entry['safeguard']}"
         for entry in recipients
         if entry["confirmed"] and entry["third_country"]
     ]
