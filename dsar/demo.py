@@ -15,7 +15,7 @@ from connectors.demo_people import (
     trial_system_config,
 )
 
-from .models import DataSystem
+from .models import DataSystem, Recipient
 
 MANUAL_SYSTEMS: list[dict[str, Any]] = [
     {
@@ -143,3 +143,9 @@ def create_demo_systems(
         system, _created = DataSystem.objects.update_or_create(key=key, defaults=row)
         systems.append(system)
     return systems
+
+
+def confirm_recipients() -> int:
+    """Mark every recipient's country and safeguard as confirmed, as the controller does in the
+    admin after checking them; the demo's answers then show them."""
+    return Recipient.objects.update(confirmed_by_controller=True)

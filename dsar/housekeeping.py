@@ -240,7 +240,9 @@ def purge_closed_cases(*, now: dt.datetime | None = None) -> int:
             RectificationChange.objects.filter(case=case).update(
                 proposed_value="", final_value="", reason=""
             )
-            ManualTask.objects.filter(run__case=case).update(outcome="", instructions="")
+            ManualTask.objects.filter(run__case=case).update(
+                note_to_person="", internal_note="", instructions="", kept_records=""
+            )
             append_event(case, actor=SYSTEM, action="personal_details_purged")
         purged += 1
     return purged

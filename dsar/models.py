@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -269,6 +270,30 @@ class DataSystem(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def notice_recipients(self) -> list[NoticeAddress]:
+        """Who must be told of a rectification, erasure or restriction here (Art. 19): each
+        Recipient of this system with a notice address, then any address still listed in
+        ``recipient_emails``; each address once."""
+        addresses: dict[str, NoticeAddress] = {}
+        for recipient in self.recipients.exclude(notice_email="").order_by("name"):
+            email = recipient.notice_email.strip()
+            addresses.setdefault(email.lower(), NoticeAddress(recipient.name, email, recipient.key))
+        for line in self.recipient_emails.splitlines():
+            email = line.strip()
+            if email:
+                addresses.setdefault(email.lower(), NoticeAddress(email, email, None))
+        return list(addresses.values())
+
+
+@dataclass(frozen=True)
+class NoticeAddress:
+    """One address an Art. 19 notice goes to; ``recipient_key`` is None for an address that
+    comes from the system's plain list rather than from a Recipient."""
+
+    name: str
+    email: str
+    recipient_key: str | None
+
 
 class RunStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
@@ -449,6 +474,13 @@ class ManualTask(models.Model):
     record_year = models.PositiveSmallIntegerField(
         _("year the kept records were made"), null=True, blank=True
     )
+    retention_rule = models.ForeignKey(
+        "RetentionRule",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        verbose_name=_("legal duty that keeps them"),
+    )
     note_to_person = models.TextField(
         _("note to the person"),
         blank=True,
@@ -533,42 +565,228 @@ class LegalBasis(models.TextChoices):
     LEGITIMATE_INTERESTS = "legitimate_interests", _("Legitimate interests (Art. 6(1)(f))")
 
 
-class RetentionStart(models.TextChoices):
-    """From when a statutory retention period runs (German HGB/AO: end of the calendar year)."""
+class RecipientRole(models.TextChoices):
+    PROCESSOR = "processor", _("processor (Art. 28)")
+    CONTROLLER = "controller", _("controller in its own right")
+    JOINT_CONTROLLER = "joint_controller", _("joint controller (Art. 26)")
+    PUBLIC_AUTHORITY = "public_authority", _("public authority")
 
-    END_OF_YEAR = "end_of_year", _("end of the calendar year of the request")
-    REQUEST = "request", _("the date of the request")
+
+class TransferMechanism(models.TextChoices):
+    """The ground in Chapter V GDPR for a transfer to a third country."""
+
+    NONE = "none", _("no third-country transfer")
+    ADEQUACY = "adequacy", _("adequacy decision (Art. 45)")
+    SCC = "scc", _("standard contractual clauses (Art. 46(2)(c))")
+    BCR = "bcr", _("binding corporate rules (Art. 47)")
+    DEROGATION = "derogation", _("derogation for a specific situation (Art. 49)")
+    UNKNOWN = "unknown", _("not yet known")
 
 
-class ProcessingActivity(models.Model):
-    """One entry of the register of processing activities (Art. 30), as the privacy policy
-    describes it; the Art. 15 information of an access answer is drawn from here."""
+class Recipient(models.Model):
+    """Someone who receives personal data from the controller's systems: named in the Art. 15
+    answer with its country and the safeguard of any third-country transfer, and told of
+    corrections, erasures and restrictions (Art. 19).
+
+    What a vendor publishes about itself (its country, its transfer mechanism) reaches a person
+    only once the controller has confirmed it (``confirmed_by_controller``).
+    """
 
     key = models.SlugField(_("key"), unique=True)
     name = models.CharField(_("name"), max_length=200)
+    role = models.CharField(_("role"), max_length=20, choices=RecipientRole.choices)
+    country_code = models.CharField(
+        _("country (ISO 3166 code)"), max_length=2, help_text=_("For example DE, IE or US.")
+    )
+    country = models.CharField(_("country (English)"), max_length=100)
+    country_de = models.CharField(_("country (German)"), max_length=100)
+    third_country = models.BooleanField(
+        _("outside the EU/EEA"),
+        default=False,
+        help_text=_("A third country in the sense of Chapter V GDPR."),
+    )
+    transfer_mechanism = models.CharField(
+        _("transfer mechanism"),
+        max_length=20,
+        choices=TransferMechanism.choices,
+        default=TransferMechanism.NONE,
+    )
+    safeguard = models.TextField(_("safeguard, as told to a person (English)"), blank=True)
+    safeguard_de = models.TextField(_("safeguard, as told to a person (German)"), blank=True)
+    notice_email = models.EmailField(
+        _("address for notices (Art. 19)"),
+        blank=True,
+        help_text=_("Where corrections, erasures and restrictions are reported."),
+    )
+    confirmed_by_controller = models.BooleanField(
+        _("confirmed by the controller"),
+        default=False,
+        help_text=_(
+            "Until this is ticked, the country and safeguard are shown to staff only: a person's "
+            "answer says the information is being confirmed."
+        ),
+    )
+    basis_of_text = models.TextField(
+        _("where the text comes from (internal)"),
+        blank=True,
+        help_text=_("For staff only: e.g. the vendor's data processing agreement."),
+    )
+    systems = models.ManyToManyField(
+        DataSystem,
+        related_name="recipients",
+        blank=True,
+        verbose_name=_("receives data from"),
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("recipient")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def localized(self, field: str, language: str) -> str:
+        return _localized(self, field, language)
+
+
+class RetentionRule(models.Model):
+    """A statutory period for keeping a kind of record (Art. 17(3)(b) GDPR): so many years,
+    counted from the end of the calendar year of the record's own date (§147(4) AO, §257(5) HGB).
+
+    Where a statute shortened a period, ``former_years`` and ``changed_on`` keep the old one: a
+    record whose old period had run out before the change keeps that end, any other gets the new
+    period (the rule of Art. 97 §19a(2) EGAO for accounting vouchers).
+    """
+
+    key = models.SlugField(_("key"), unique=True)
+    name = models.CharField(_("name (English)"), max_length=200)
+    name_de = models.CharField(_("name (German)"), max_length=200)
+    citation = models.CharField(_("statute (English)"), max_length=300)
+    citation_de = models.CharField(_("statute (German)"), max_length=300)
+    years = models.PositiveSmallIntegerField(_("years"))
+    from_end_of_year = models.BooleanField(
+        _("counts from the end of the calendar year"),
+        default=True,
+        help_text=_("Otherwise from the record's own date."),
+    )
+    former_years = models.PositiveSmallIntegerField(
+        _("years before the last change"), null=True, blank=True
+    )
+    changed_on = models.DateField(_("changed by statute on"), null=True, blank=True)
+    open_assessment_extends = models.BooleanField(
+        _("does not end while a tax assessment is open"),
+        default=False,
+        help_text=_(
+            "§147(3) sentence 5 AO: the record matters for a tax not yet finally assessed."
+        ),
+    )
+    note = models.TextField(_("note (English)"), blank=True)
+    note_de = models.TextField(_("note (German)"), blank=True)
+
+    class Meta:
+        ordering = ["-years", "key"]
+        verbose_name = _("statutory retention rule")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.years})"
+
+    def localized(self, field: str, language: str) -> str:
+        return _localized(self, field, language)
+
+    def ends_on(self, record_date: dt.date) -> dt.date:
+        """The last day the record must be kept; from the next day it may be erased (unless a
+        tax assessment it matters for is still open, see ``open_assessment_extends``)."""
+        end = self._end(record_date, self.years)
+        if self.former_years and self.changed_on:
+            former_end = self._end(record_date, self.former_years)
+            if former_end < self.changed_on:  # it had run out under the former law
+                return former_end
+        return end
+
+    def _end(self, record_date: dt.date, years: int) -> dt.date:
+        if self.from_end_of_year:
+            return dt.date(record_date.year + years, 12, 31)
+        try:
+            return record_date.replace(year=record_date.year + years)
+        except ValueError:  # 29 February into a common year
+            return record_date.replace(year=record_date.year + years, day=28)
+
+
+def _localized(obj: models.Model, field: str, language: str) -> str:
+    """The German text of ``field`` for German, where one is recorded; else the English."""
+    if language.startswith("de"):
+        german = getattr(obj, f"{field}_de", "")
+        if german:
+            return str(german)
+    return str(getattr(obj, field))
+
+
+class ProcessingActivity(models.Model):
+    """One entry of the register of processing activities (Art. 30), in English and German; the
+    Art. 15 information of an access answer and the Art. 13 notices are drawn from here.
+
+    The German text of a field ``x`` is ``x_de``. ``internal_note`` is for staff only.
+    """
+
+    key = models.SlugField(_("key"), unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    name_de = models.CharField(_("name (German)"), max_length=200, blank=True)
     purposes = models.TextField(_("purposes"))
+    purposes_de = models.TextField(_("purposes (German)"), blank=True)
     legal_basis = models.CharField(_("legal basis"), max_length=30, choices=LegalBasis.choices)
     legal_basis_detail = models.TextField(_("legal basis in detail"), blank=True)
+    legal_basis_detail_de = models.TextField(_("legal basis in detail (German)"), blank=True)
     data_categories = models.TextField(_("categories of personal data"))
-    recipients = models.TextField(_("recipients"), blank=True)
+    data_categories_de = models.TextField(_("categories of personal data (German)"), blank=True)
+    recipient_categories = models.TextField(_("recipients or their categories"), blank=True)
+    recipient_categories_de = models.TextField(
+        _("recipients or their categories (German)"), blank=True
+    )
+    recipients = models.ManyToManyField(
+        Recipient,
+        related_name="activities",
+        blank=True,
+        verbose_name=_("named recipients"),
+    )
     third_country_transfers = models.TextField(_("transfers to third countries"), blank=True)
+    third_country_transfers_de = models.TextField(
+        _("transfers to third countries (German)"), blank=True
+    )
     transfer_safeguards = models.TextField(_("safeguards for those transfers"), blank=True)
+    transfer_safeguards_de = models.TextField(
+        _("safeguards for those transfers (German)"), blank=True
+    )
     retention = models.TextField(_("retention period or criteria"))
+    retention_de = models.TextField(_("retention period or criteria (German)"), blank=True)
+    retention_rules = models.ManyToManyField(
+        RetentionRule,
+        related_name="activities",
+        blank=True,
+        verbose_name=_("statutory retention rules"),
+        help_text=_("What a statute obliges the controller to keep; erasure restricts it instead."),
+    )
+    policy_retention_years = models.PositiveSmallIntegerField(
+        _("years the privacy policy states"),
+        null=True,
+        blank=True,
+        help_text=_("The controller's own period, where its privacy policy names one."),
+    )
     source = models.TextField(_("source of the data"), blank=True)
+    source_de = models.TextField(_("source of the data (German)"), blank=True)
     automated_decision_making = models.TextField(
         _("automated decision-making"), default="No automated decision-making or profiling."
     )
-    # Where a statute requires keeping the data, erasure restricts it instead until the
-    # obligation ends: ``retention_years`` after ``retention_start``.
-    retention_obligation = models.TextField(_("statutory obligation to keep the data"), blank=True)
-    retention_years = models.PositiveSmallIntegerField(
-        _("years the obligation lasts"), null=True, blank=True
+    automated_decision_making_de = models.TextField(
+        _("automated decision-making (German)"), blank=True
     )
-    retention_start = models.CharField(
-        _("the years count from"),
-        max_length=20,
-        choices=RetentionStart.choices,
-        default=RetentionStart.END_OF_YEAR,
+    provision_requirement = models.TextField(
+        _("must the person provide the data, and what if not (Art. 13(2)(e))"), blank=True
+    )
+    provision_requirement_de = models.TextField(
+        _("must the person provide the data, and what if not (German)"), blank=True
+    )
+    internal_note = models.TextField(
+        _("internal note"), blank=True, help_text=_("For staff only; never shown to a person.")
     )
     systems = models.ManyToManyField(
         DataSystem, related_name="activities", blank=True, verbose_name=_("systems")
@@ -582,17 +800,18 @@ class ProcessingActivity(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def obligation_ends(self, on: dt.date) -> dt.date | None:
-        """The day the statutory obligation to keep data ends, for a request on ``on``."""
-        if not self.retention_obligation or not self.retention_years:
-            return None
-        start = (
-            dt.date(on.year, 12, 31) if self.retention_start == RetentionStart.END_OF_YEAR else on
-        )
-        try:
-            return start.replace(year=start.year + self.retention_years)
-        except ValueError:  # 29 February into a common year
-            return start.replace(year=start.year + self.retention_years, day=28)
+    def localized(self, field: str, language: str) -> str:
+        return _localized(self, field, language)
+
+    def rules_shorter_than_policy(self) -> list[RetentionRule]:
+        """The statutory rules whose period is shorter than the one the privacy policy states:
+        the controller keeps these records longer than the law asks, and should say why or
+        change the policy (Art. 5(1)(e))."""
+        if self.policy_retention_years is None:
+            return []
+        return [
+            rule for rule in self.retention_rules.all() if rule.years < self.policy_retention_years
+        ]
 
 
 class Controller(models.Model):

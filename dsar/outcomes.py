@@ -282,7 +282,7 @@ class OutcomeKindLabel:
 
     @staticmethod
     def get(kind: str) -> str:
-        labels = {
+        labels: dict[str, str] = {
             OutcomeKind.EXPORTED: _("data found"),
             OutcomeKind.ERASED: _("erased"),
             OutcomeKind.ANONYMISED: _("anonymised"),

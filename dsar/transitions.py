@@ -606,20 +606,37 @@ def finish_run(report: runs.RunReport) -> None:
 
 
 def _notify_recipients(case: Case, run: SystemRun) -> None:
-    """Art. 19: each recipient of the system's data hears of the change, once per run."""
-    addresses = [line.strip() for line in run.system.recipient_emails.splitlines() if line.strip()]
-    for address in addresses:
+    """Art. 19: each recipient of the system's data hears of the change, once per run, and
+    only where something changed (a correction with no field changed, or a restriction that
+    was in place already, tells nobody anything)."""
+    data = run.outcome_data
+    if run.outcome == OutcomeKind.CORRECTED and not data.get("corrections"):
+        return
+    if run.outcome == OutcomeKind.RESTRICTED and not data.get("changed") and not data.get("manual"):
+        return
+    recipients = run.system.notice_recipients()
+    for recipient in recipients:
         exists = EmailDelivery.objects.filter(
-            case=case, kind="recipient_notice", to_other=address, args__run=run.pk
+            case=case, kind="recipient_notice", to_other=recipient.email, args__run=run.pk
         ).exists()
         if not exists:
-            queue_email(case, "recipient_notice", to_other=address, args={"run": run.pk})
-    if addresses:
+            queue_email(
+                case,
+                "recipient_notice",
+                to_other=recipient.email,
+                args={"run": run.pk, "name": recipient.name},
+            )
+    if recipients:
         append_event(
             case,
             actor=SYSTEM,
             action="recipients_notified",
-            data={"system": run.system.key, "action": run.action, "recipients": len(addresses)},
+            data={
+                "system": run.system.key,
+                "action": run.action,
+                "outcome": run.outcome,
+                "recipients": len(recipients),
+            },
         )
 
 
@@ -659,8 +676,9 @@ def complete_manual_task(
         counts = manual.store_findings(task, result, user_id=user_id)
         retained: list[dict[str, Any]] = []
         if result.result == OutcomeKind.RETAINED:
+            # manual.check made sure both are given.
+            assert result.retention_rule_id is not None and result.record_year is not None
             rule = RetentionRule.objects.get(pk=result.retention_rule_id)
-            assert result.record_year is not None  # manual.check makes sure
             until = retention_end(rule, dt.date(result.record_year, 12, 31))
             retained.append(
                 {

@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from .views import downloads, outbox, public
+from .views import downloads, outbox, privacy, public
 
 app_name = "dsar"
 
 urlpatterns = [
     path("", public.request_form, name="request"),
     path("submitted/", public.submitted, name="submitted"),
+    path("privacy/", privacy.privacy_notice, name="privacy"),
     path("verify/<str:token>/", public.verify, name="verify"),
     path("verify/<str:token>/resend/", public.resend, name="resend"),
     path("status/<str:key>/", public.status, name="status"),

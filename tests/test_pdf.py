@@ -123,7 +123,7 @@ def access_case_with_crm(media: Path, **kwargs: Any) -> Case:
         purposes="Serving our customers.",
         legal_basis=LegalBasis.CONTRACT,
         data_categories="Contact details",
-        recipients="HubSpot Inc., USA",
+        recipient_categories="HubSpot Inc., USA",
         third_country_transfers="USA",
         transfer_safeguards="Standard contractual clauses",
         retention="10 years",
@@ -194,13 +194,14 @@ def erasure_case() -> Case:
         "Accounting",
         {
             "found": True,
-            "summary": "kept under a statutory obligation and restricted",
-            "changed": ["customer 4711 restricted"],
+            "summary": "completed by staff",
             "retained": [
                 {
-                    "activity": "Invoicing",
-                    "obligation": "§ 147 AO: keep invoices for 10 years",
-                    "until": "2036-12-31",
+                    "records": "2 invoices",
+                    "record_year": 2025,
+                    "rule": "accounting-vouchers",
+                    "obligation": "§147(3) AO, §257(4) HGB",
+                    "until": "2033-12-31",
                 }
             ],
         },
@@ -208,7 +209,7 @@ def erasure_case() -> Case:
     return case
 
 
-def test_certificate_lists_what_is_kept_and_never_names_the_person(
+def test_certificate_says_what_each_system_did_and_never_names_the_person(
     controller: Controller, tmp_path: Path
 ) -> None:
     case = erasure_case()
@@ -217,11 +218,14 @@ def test_certificate_lists_what_is_kept_and_never_names_the_person(
 
     text = text_of(path)
     assert case.reference in text
-    assert "§ 147 AO: keep invoices for 10 years" in text
+    assert "2 invoices: §147(3) AO, §257(4) HGB" in text
     with translation.override("en"):
-        assert formats.date_format(dt.date(2036, 12, 31), "DATE_FORMAT") in text
-    for outcome in ["erased", "nothing found", "kept under a statutory obligation and restricted"]:
-        assert outcome in text
+        assert formats.date_format(dt.date(2033, 12, 31), "DATE_FORMAT") in text
+    assert "Your data were erased." in text
+    assert "We hold no data about you here." in text
+    assert "Your data are kept, restricted, because the law obliges us" in text
+    # Something was kept, so the certificate says how to complain.
+    assert "How to complain" in text
     assert f"Certificate checksum: {certificate_checksum(case)}" in text
     metadata = PdfReader(path).metadata or {}
     assert metadata.get("/Title") == case.reference
@@ -269,7 +273,11 @@ def test_confirmation_of_a_correction_gives_reasons_for_refusals_but_no_values(
         action="rectify",
         status=RunStatus.SUCCEEDED,
         **outcome_of(
-            "rectify", found=True, summary="Updated the contact", changed=["company updated"]
+            "rectify",
+            found=True,
+            summary="Updated the contact",
+            changed=["company updated"],
+            corrections=[{"field": "company", "old": "Acme", "new": "Acme Rockets"}],
         ),
     )
 
@@ -281,6 +289,6 @@ def test_confirmation_of_a_correction_gives_reasons_for_refusals_but_no_values(
     assert "Organisation" in text
     assert "Accepted as proposed" in text
     assert "Customer CRM" in text
-    assert "company updated" in text
+    assert "Your data were corrected: Organisation." in text
     assert "Acme Rockets" not in text
     assert "1234567" not in text

@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from django.conf import settings
 from django.utils import timezone
+from pypdf import PdfReader
 
 from connectors.demo_people import ADA, CRM_SUBSCRIPTIONS, NEWSLETTER_LISTS
 from dsar import transitions
+from dsar.deliverables.pdf import render_report
+from dsar.demo import confirm_recipients, create_demo_systems
+from dsar.manual import ManualResult
 from dsar.models import (
+    ArtifactKind,
     Case,
     CaseStatus,
     ChangeDecision,
@@ -22,12 +31,15 @@ from dsar.models import (
     ManualTask,
     ProcessingActivity,
     RectificationChange,
+    RetentionRule,
+    RunStatus,
 )
 from dsar.register import load_register
 from dsar.rights import access_information, portable_records
 from dsar.suppression import Suppressed, ensure_marketing_allowed, is_suppressed
 from dsar.tokens import issue_verification
 from tests.conftest import Mailbox, Sandboxes, body_text, first_link
+from tests.factories import FOUND_KIND, CaseFactory, SystemRunFactory, outcome_of
 from tests.test_fanout import wait_for_status
 
 pytestmark = [pytest.mark.worker]
@@ -49,12 +61,16 @@ def submit_and_verify(case_type: str = "access", details: dict[str, str] | None 
 def finish_manual_tasks(case: Case, *, found_in: set[str] = frozenset()) -> Case:  # type: ignore[assignment]
     case = wait_for_status(case, CaseStatus.AWAITING_MANUAL, CaseStatus.COMPLETED)
     for task in ManualTask.objects.filter(run__case=case).select_related("run__system"):
+        found = task.run.system.key in found_in
         transitions.complete_manual_task(
             task.pk,
-            outcome="Checked by staff.",
+            result=ManualResult(
+                result=FOUND_KIND[task.run.action] if found else "not_held",
+                categories=["records"] if found else [],
+                internal_note="Checked by staff.",
+            ),
             actor="staff:handler",
             user_id=None,
-            data_found=task.run.system.key in found_in,
         )
     return wait_for_status(case, CaseStatus.COMPLETED)
 
@@ -139,8 +155,16 @@ def test_erasure_removes_the_person_except_what_a_statute_keeps_and_notifies_rec
         data_categories="Invoices",
         legal_basis=LegalBasis.LEGAL_OBLIGATION,
         retention="10 years",
-        retention_obligation="§147 AO",
-        retention_years=10,
+    )
+    kept.retention_rules.add(
+        RetentionRule.objects.create(
+            key="test-books",
+            name="Books",
+            name_de="Bücher",
+            citation="§147 AO",
+            citation_de="§ 147 AO",
+            years=10,
+        )
     )
     kept.systems.add(register["trial-signups"])
 
@@ -151,10 +175,14 @@ def test_erasure_removes_the_person_except_what_a_statute_keeps_and_notifies_rec
     assert sandboxes.discourse.state({"email": ADA.email})["exists"] is False
     row = trial_row(sandboxes)
     assert row is not None and row["processing_restricted"]  # kept, restricted, not erased
-    until = dt.date(timezone.localdate(case.received_at).year + 10, 12, 31)
+    year = timezone.localdate(case.received_at).year
     runs = {run.system.key: run for run in case.runs.select_related("system")}
     assert runs["trial-signups"].retained == [
-        {"activity": "Tax records", "obligation": "§147 AO", "until": str(until)}
+        {
+            "activity": "Tax records",
+            "obligation": "§147 AO: Books",
+            "until": str(dt.date(year + 10, 12, 31)),
+        }
     ]
     # A manual system records what is kept only once staff searched and say so.
     assert runs["email-archive"].status == "succeeded"
@@ -314,3 +342,110 @@ def test_staff_can_ask_a_doubtful_requester_for_more_and_the_case_waits(
     case.refresh_from_db()
     assert case.status == CaseStatus.IN_REVIEW
     assert case.details["information_provided"] == "C-1001"
+
+
+def _report_text(path: Path) -> str:
+    return " ".join(" ".join(page.extract_text() for page in PdfReader(path).pages).split())
+
+
+SAFEGUARD_WORDS = {
+    "en": ("Data Privacy Framework", "2023/1795", "Standard Contractual Clauses"),
+    "de": ("Data Privacy Framework", "2023/1795", "Standardvertragsklauseln"),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_access_for_ada_names_the_us_recipients_their_safeguard_and_every_retention(
+    celery_worker, register, sandboxes: Sandboxes, language: str
+) -> None:
+    confirm_recipients()  # as the controller does in the admin, and the demo seed
+    case = transitions.submit_case(
+        case_type="access", email=ADA.email, name=ADA.name, language=language
+    )
+    case = transitions.verify_case(token=issue_verification(case))
+    case = finish_manual_tasks(case, found_in={"email-archive", "accounting"})
+    media = Path(settings.MEDIA_ROOT)
+    deadline = time.monotonic() + 90
+    while case.artifacts.count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)  # the worker builds the files once the case is completed
+
+    with zipfile.ZipFile(media / case.artifacts.get(kind=ArtifactKind.EXPORT_ZIP).path) as zf:
+        info = json.loads(zf.read("art15-information.json"))
+    assert info["language"] == language
+    recipients = {
+        recipient["name"]: recipient
+        for activity in info["processing_activities"]
+        for recipient in activity["recipients"]
+    }
+    hubspot = recipients["HubSpot, Inc."]
+    mailchimp = recipients["The Rocket Science Group LLC (Mailchimp, an Intuit company)"]
+    for recipient in (hubspot, mailchimp):
+        assert recipient["country"] == "USA" and recipient["third_country"] is True
+        for words in SAFEGUARD_WORDS[language]:
+            assert words in recipient["safeguard"]
+    assert {activity["key"] for activity in info["processing_activities"]} >= {
+        "newsletter",
+        "hubspot-crm",
+        "developer-forum",
+        "free-trial",
+        "archived-emails",
+        "customer-data",
+    }
+    for activity in info["processing_activities"]:
+        assert activity["retention"].strip(), activity["key"]
+        for point in ("purposes", "legal_basis", "categories_of_data", "source"):
+            assert activity[point].strip(), (activity["key"], point)
+        assert activity["third_country_transfers"].strip(), activity["key"]
+    newsletter = next(a for a in info["processing_activities"] if a["key"] == "newsletter")
+    assert "2023/1795" in newsletter["transfer_safeguards"]
+    customers = next(a for a in info["processing_activities"] if a["key"] == "customer-data")
+    assert {rule["years"] for rule in customers["retention_rules"]} == {10, 8, 6}
+    text = json.dumps(info, ensure_ascii=False)
+    for never in ("Not stated", "nicht angegeben", "Demo entry", "privacy policy names no"):
+        assert never not in text
+
+    report = _report_text(media / case.artifacts.get(kind=ArtifactKind.REPORT_PDF).path)
+    for words in ("HubSpot, Inc.", "Mailchimp", "USA", *SAFEGUARD_WORDS[language]):
+        assert words in report
+    heading = {"en": "Retention", "de": "Speicherdauer"}[language]
+    assert report.count(heading) >= len(info["processing_activities"])
+    for activity in info["processing_activities"]:
+        assert activity["activity"] in report
+        assert " ".join(activity["retention"].split())[:40] in report, activity["key"]
+    assert "Not stated" not in report and "nicht angegeben" not in report
+    if language == "de":
+        assert "Purposes" not in report and "Zwecke" in report
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_vendor_text_the_controller_has_not_confirmed_is_withheld_and_the_contact_named(
+    settings, tmp_path: Path, language: str
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    mailchimp = create_demo_systems(
+        hubspot_url="http://127.0.0.1:1",
+        mailchimp_url="http://127.0.0.1:2/3.0",
+        discourse_url="http://127.0.0.1:3",
+        manual=False,
+    )[1]
+    load_register()
+    case = CaseFactory(status=CaseStatus.COMPLETED, language=language)
+    SystemRunFactory(
+        case=case, system=mailchimp, status=RunStatus.SUCCEEDED, **outcome_of("export", found=True)
+    )
+
+    info = access_information(case)
+
+    [newsletter] = [a for a in info["processing_activities"] if a["key"] == "newsletter"]
+    [recipient] = newsletter["recipients"]
+    assert recipient["confirmed"] is False
+    assert "country" not in recipient and "safeguard" not in recipient
+    assert "datasecurity@otrs.com" in recipient["details"]
+    text = json.dumps(info, ensure_ascii=False)
+    assert "2023/1795" not in text and "Privacy Framework" not in text
+    assert "Not stated" not in text and "nicht angegeben" not in text
+    report = _report_text(render_report(case, tmp_path / "report.pdf"))
+    assert "2023/1795" not in report
+    assert "datasecurity@otrs.com" in report
+    assert {"en": "We are confirming", "de": "Wir klären derzeit"}[language] in report

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from dsar import transitions
+from dsar.manual import ManualResult, ManualResultInvalid
 from dsar.models import CaseStatus, ManualTask, RectificationChange, RunStatus, SystemRun
 from dsar.runs import claim_run
 from dsar.tasks import run_system_task
@@ -109,10 +110,19 @@ def test_a_manual_system_becomes_a_task_and_the_case_waits_for_it() -> None:
     run.case.refresh_from_db()
     assert run.case.status == CaseStatus.AWAITING_MANUAL
 
-    with pytest.raises(ValueError, match="what you found"):
-        transitions.complete_manual_task(task.pk, outcome="  ", actor="staff:x", user_id=None)
+    with pytest.raises(ManualResultInvalid, match="what you found"):
+        transitions.complete_manual_task(
+            task.pk, result=ManualResult(result="exported"), actor="staff:x", user_id=None
+        )
+    with pytest.raises(ManualResultInvalid, match="not a result"):
+        transitions.complete_manual_task(
+            task.pk, result=ManualResult(result="erased"), actor="staff:x", user_id=None
+        )
     transitions.complete_manual_task(
-        task.pk, outcome="Two cards found, listed.", actor="staff:x", user_id=None
+        task.pk,
+        result=ManualResult(result="exported", categories=["business cards"]),
+        actor="staff:x",
+        user_id=None,
     )
     run.case.refresh_from_db()
     assert run.case.status == CaseStatus.COMPLETED

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import (
     HttpRequest,
@@ -15,15 +14,12 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .. import transitions
 from ..events import staff_actor
 from ..models import (
     DataSystem,
-    ManualTask,
-    ManualTaskStatus,
     RunStatus,
     SystemRun,
 )
@@ -87,78 +83,3 @@ class SystemRunAdmin(admin.ModelAdmin[SystemRun]):
         for run_id in failed:
             transitions.retry_run(run_id, actor=actor)
         self.message_user(request, _("%(count)d runs queued again.") % {"count": len(failed)})
-
-
-class ManualTaskForm(forms.ModelForm[ManualTask]):
-    outcome = forms.CharField(
-        label=_("What did you find or do?"),
-        widget=forms.Textarea(attrs={"rows": 5}),
-        help_text=_("Saving marks the task done and lets the case move on."),
-    )
-
-    class Meta:
-        model = ManualTask
-        fields = ("outcome", "data_found")
-
-
-@admin.register(ManualTask)
-class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
-    form = ManualTaskForm
-    list_display = ("run", "team", "status", "created_at", "completed_at")
-    list_filter = ("status", "team")
-    search_fields = ("run__case__reference",)
-    list_select_related = ("run__case", "run__system")
-    readonly_fields = ("case_link", "system", "action", "team", "instructions", "status")
-    fields = (
-        "case_link",
-        "system",
-        "action",
-        "team",
-        "instructions",
-        "status",
-        "outcome",
-        "data_found",
-    )
-
-    @admin.display(description=_("case"))
-    def case_link(self, task: ManualTask) -> str:
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:dsar_case_change", args=[task.run.case_id]),
-            task.run.case.reference,
-        )
-
-    @admin.display(description=_("system"))
-    def system(self, task: ManualTask) -> str:
-        return task.run.system.name
-
-    @admin.display(description=_("action"))
-    def action(self, task: ManualTask) -> str:
-        return task.run.action
-
-    def get_readonly_fields(self, request: HttpRequest, obj: ManualTask | None = None) -> Any:
-        if obj is not None and obj.status == ManualTaskStatus.DONE:
-            return (*self.readonly_fields, "outcome", "data_found")
-        return self.readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and request.user.has_perm(
-            "dsar.work_case"
-        )
-
-    def save_model(self, request: HttpRequest, obj: ManualTask, form: Any, change: bool) -> None:
-        """Completing goes through the case's transition, never a bare save."""
-        transitions.complete_manual_task(
-            obj.pk,
-            outcome=form.cleaned_data["outcome"],
-            actor=staff_actor(request.user.get_username()),
-            user_id=request.user.pk,
-            data_found=form.cleaned_data["data_found"],
-        )
-        messages.success(request, _("The task is done; the case moves on."))

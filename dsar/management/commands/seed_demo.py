@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
 from connectors.demo_people import create_trial_database
-from dsar.demo import create_demo_systems
+from dsar.demo import confirm_recipients, create_demo_systems
 from dsar.register import load_register
 
 
@@ -31,8 +31,12 @@ class Command(BaseCommand):
             mailchimp_url=options["mailchimp_url"],
             discourse_url=options["discourse_url"],
         )
-        created, updated = load_register()
-        self.stderr.write(f"register: {created} activities created, {updated} updated")
+        result = load_register()
+        # The demo stands in for the controller, who confirms what the vendors publish.
+        confirm_recipients()
+        self.stderr.write(
+            f"register: {result.created} activities created, {result.updated} updated"
+        )
         trial_url = settings.CONNECTOR_SECRETS.get("TRIAL_DATABASE_URL")
         if trial_url:
             create_trial_database(trial_url)

@@ -43,7 +43,7 @@ def summaries_to_outcomes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dsar', '0008_legal_hold'),
+        ('dsar', '0009_reg_register'),
     ]
 
     operations = [

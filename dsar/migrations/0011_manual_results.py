@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dsar', '0009_pending_work'),
+        ('dsar', '0010_pending_work'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
