@@ -315,6 +315,13 @@ class Connector(ABC):
     ) -> ExportOutcome:
         raise self._unsupported(Action.EXPORT)
 
+    def holds(self, identity: Identity) -> bool | None:
+        """Whether the system holds anything about the person, found cheaply (a lookup, not
+        an export); None when the connector cannot tell. Used where an action does not apply
+        (an objection to marketing in a system that does none) to say truthfully whether the
+        person's data are there."""
+        return None
+
     def erase(self, identity: Identity) -> Outcome:
         raise self._unsupported(Action.ERASE)
 

@@ -410,8 +410,13 @@ def perform_run(run_id: int) -> RunReport | None:
         action = Action(run.action)
         if action not in connector.supports:
             if _nothing_to_object_to(connector, run):
+                held = connector.holds(identity_of(run.case))
                 outcome = Outcome(
-                    action, OutcomeKind.NOT_USED, summary="not used for direct marketing"
+                    action,
+                    OutcomeKind.NOT_HELD if held is False else OutcomeKind.NOT_USED,
+                    summary="not used for direct marketing"
+                    + ("" if held is None else f"; holds the person's data: {held}"),
+                    details={"held": held},
                 )
                 return _report(run, claim.attempt_id, RunStatus.SUCCEEDED, outcome, {})
             team, instructions = _manual_work(connector, run)

@@ -721,7 +721,7 @@ def complete_manual_task(
                 {"field": field, "old": "", "new": value}
                 for field, value in runs.approved_changes(case).items()
             ]
-        run.save()
+        run.save(update_fields=["status", "finished_at", "outcome", "outcome_data"])
         append_event(
             case,
             actor=actor,

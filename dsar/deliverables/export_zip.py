@@ -22,7 +22,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from ..models import Case, RunStatus, SystemRun
+from ..models import Case, ManualAttachment, RunStatus, SystemRun
 from ..rights import access_information, portable_systems
 
 
@@ -80,6 +80,26 @@ class _TextEntry:
         if self.records is not None:
             entry["records"] = self.records
         self.archive.manifest.append(entry)
+
+
+def _attach_found_files(archive: _Archive, run: SystemRun, categories: set[str] | None) -> None:
+    """Files staff found by hand (a photographed business card, an archived email) go into the
+    archive as they are, each listed in the manifest with its checksum."""
+    for attachment in ManualAttachment.objects.filter(task__run=run).order_by("pk"):
+        if categories is not None and attachment.category not in categories:
+            continue
+        name = f"files/{run.system.key}/{Path(attachment.path).name}"
+        digest = hashlib.sha256()
+        with (
+            (Path(settings.MEDIA_ROOT) / attachment.path).open("rb") as source,
+            archive.zip_file.open(name, "w", force_zip64=True) as target,
+        ):
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                digest.update(chunk)
+                target.write(chunk)
+        archive.manifest.append(
+            {"file": name, "sha256": digest.hexdigest(), "size": attachment.size, "records": 1}
+        )
 
 
 def _records(run: SystemRun) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -145,6 +165,8 @@ def build_export_zip(case: Case, target: Path, *, portable_only: bool = False) -
                     for row_category, record in _records(run):
                         if row_category == category:
                             writer.writerow(_flatten(record))
+        for run, categories in _export_runs(case, portable_only=portable_only):
+            _attach_found_files(archive, run, categories)
         with archive.text_file("art15-information.json") as out:
             json.dump(access_information(case), out, indent=2, ensure_ascii=False)
         with translation.override(case.language), archive.text_file("README.txt") as out:
