@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.core import checks
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -21,4 +22,7 @@ class DsarConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from config.checks import check_production_setup
+
         post_migrate.connect(_ensure_roles, sender=self)
+        checks.register(check_production_setup, checks.Tags.security)
