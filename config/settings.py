@@ -343,6 +343,9 @@ if PRODUCTION:
     if env.bool("BEHIND_TLS_PROXY", default=True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Custom error pages that need no database (config/errors.py, templates/errors/).
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
+
 # --- Logs -----------------------------------------------------------------------------------
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
 if LOG_FORMAT not in LOG_FORMATS:
