@@ -57,6 +57,12 @@ def test_a_safe_production_set_up_passes_check_deploy() -> None:
     assert result.returncode == 0, result.stderr + result.stdout
 
 
+def test_production_refuses_to_start_without_a_secret_key() -> None:
+    result = manage("check", env=production_env(SECRET_KEY=None))
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
 def test_production_without_redis_stops_and_says_to_set_redis_url() -> None:
     result = manage("check", "--deploy", env=production_env(REDIS_URL=None))
     assert result.returncode != 0
