@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Mailbox
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +39,11 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         else:
             env[key] = value
     return env
+
+
+@pytest.fixture
+def smtp_port(smtp_server: tuple[Mailbox, int]) -> int:
+    return smtp_server[1]
 
 
 def run(
@@ -176,3 +182,18 @@ def test_a_var_folder_that_cannot_be_made_is_named() -> None:
     assert "cannot create it" in result.stderr
     assert "/proc/dsar-desk/var" in result.stderr
     assert "DSAR_VAR_DIR" in result.stderr
+
+
+def test_sendtestemail_sends_through_the_configured_relay(mailbox: Mailbox, smtp_port: int) -> None:
+    env = production_env(EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}")
+    result = manage("sendtestemail", "operator@example.com", env=env)
+    assert result.returncode == 0, result.stderr
+    [message] = mailbox.wait_for("operator@example.com")
+    assert message["From"] == "privacy@dsar-desk.example.com"
+
+
+def test_sendtestemail_fails_loudly_when_the_relay_is_down() -> None:
+    env = production_env(EMAIL_URL=f"smtp://127.0.0.1:{free_port()}")
+    result = manage("sendtestemail", "operator@example.com", env=env)
+    assert result.returncode != 0
+    assert "Connection refused" in result.stderr
