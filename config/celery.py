@@ -1,11 +1,35 @@
 """The Celery application; its configuration is the CELERY_* part of config/settings.py."""
 
+import logging.config
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("dsar_desk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def use_django_logging(**kwargs: Any) -> None:
+    """The worker and beat log as the web process does (settings.LOGGING), not Celery's way."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def stop_if_unsafe_production(**kwargs: Any) -> None:
+    # Celery logs and swallows a signal handler's exceptions; SystemExit ends the process.
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.checks import refuse_unsafe_production
+
+    try:
+        refuse_unsafe_production()
+    except ImproperlyConfigured as refusal:
+        raise SystemExit(str(refusal)) from refusal

@@ -17,6 +17,9 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from config.logs import FORMATS as LOG_FORMATS
+from config.logs import build_logging
+
 # Lets admin and queryset classes be subscripted for the type checker at run time too.
 django_stubs_ext.monkeypatch()
 
@@ -25,6 +28,23 @@ VAR_DIR = Path(os.environ.get("DSAR_VAR_DIR", BASE_DIR / "var"))
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _make_dirs(*paths: Path) -> None:
+    """Create the folders the settings point into (a fresh checkout has none of them), or say
+    which one cannot be made."""
+    for path in paths:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"DSAR Desk keeps files in {path} and cannot create it ({exc.strerror}): "
+                "create it, or set DSAR_VAR_DIR (or the setting naming it) to a writable place."
+            ) from exc
+
+
+# The default SQLite database, the outbox, the broker's files and the media live here.
+_make_dirs(VAR_DIR)
 
 DSAR_ENV = env.str("DSAR_ENV", default="development")
 PRODUCTION = DSAR_ENV == "production"
@@ -55,6 +75,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: answers /health/ before host validation and the HTTPS redirect, for local probes.
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -67,7 +89,10 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # Static files straight from the application server, compressed and cached for ever.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -107,6 +132,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # An unreachable server fails the request (and the health check) instead of hanging.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -136,10 +164,16 @@ else:
 # across restarts.
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
+# Production refuses the filesystem broker and the per-process cache unless this says that one
+# machine with one web process is what is wanted (config/checks.py).
+ALLOW_SINGLE_PROCESS_BROKER = env.bool("DSAR_ALLOW_SINGLE_PROCESS_BROKER", default=False)
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND", default=REDIS_URL or f"file://{VAR_DIR / 'results'}"
 )
+if CELERY_RESULT_BACKEND.startswith("file://"):
+    _make_dirs(Path(CELERY_RESULT_BACKEND.removeprefix("file://")))
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    _make_dirs(BROKER_DIR / "queue", BROKER_DIR / "control")
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -163,7 +197,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE_FILENAME = env.str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
+)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {
         "task": "dsar.tasks.sweep_task",
@@ -190,6 +226,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- Email ----------------------------------------------------------------------------------
 # Production sends through an ESP with django-anymail (EMAIL_BACKEND=anymail.backends.<esp>...,
 # ANYMAIL='{"POSTMARK_SERVER_TOKEN": "..."}'); EMAIL_URL=smtp://host:port for a plain SMTP relay.
+# Production has no default: it refuses to start until one of them is set (config/checks.py).
 # The demo writes every message to var/outbox, shown at /dev/outbox/ while DEBUG is on.
 OUTBOX_DIR = VAR_DIR / "outbox"
 if env.str("EMAIL_URL", default=""):
@@ -204,11 +241,11 @@ if env.str("EMAIL_URL", default=""):
 else:
     EMAIL_BACKEND = env.str(
         "EMAIL_BACKEND",
-        default="django.core.mail.backends.filebased.EmailBackend"
-        if not PRODUCTION
-        else "django.core.mail.backends.smtp.EmailBackend",
+        default="" if PRODUCTION else "django.core.mail.backends.filebased.EmailBackend",
     )
     EMAIL_FILE_PATH = str(OUTBOX_DIR)
+    if EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
+        _make_dirs(OUTBOX_DIR)
 ANYMAIL = env.json("ANYMAIL") if env.str("ANYMAIL", default="") else {}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="privacy@dsar-desk.example.com")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -225,6 +262,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+_make_dirs(MEDIA_ROOT)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -371,16 +409,14 @@ if PRODUCTION:
     if env.bool("BEHIND_TLS_PROXY", default=True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # httpx logs every URL at INFO, and some carry a subject's email address.
-    "loggers": {
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-        "weasyprint": {"level": "WARNING"},
-        "fontTools": {"level": "WARNING"},
-    },
-}
+# Custom error pages that need no database (config/errors.py, templates/errors/).
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
+
+# --- Logs -----------------------------------------------------------------------------------
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(
+        f"LOG_FORMAT={LOG_FORMAT!r} is not a log format: use {' or '.join(LOG_FORMATS)}."
+    )
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOGGING = build_logging(log_format=LOG_FORMAT, level=LOG_LEVEL)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.core import checks
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -21,7 +22,10 @@ class DsarConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from config.checks import check_production_setup
+
         post_migrate.connect(_ensure_roles, sender=self)
+        checks.register(check_production_setup, checks.Tags.security)
         # Register the Celery tasks in every process, so dsar.queue can publish them by name
         # (the queue module itself imports no task, which keeps the layers one-way).
         from . import tasks  # noqa: F401

@@ -16,7 +16,8 @@ python_bin() {
 install_system_packages() {
   local wanted=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core gettext python3-venv)
   if [ "${1:-test}" = test ]; then
-    wanted+=(chromium redis-server postgresql poppler-utils)
+    # docker-compose and nginx: the deployment tests check the compose file and run the proxy.
+    wanted+=(chromium redis-server postgresql poppler-utils docker-compose nginx openssl)
   fi
   local missing=()
   for pkg in "${wanted[@]}"; do
