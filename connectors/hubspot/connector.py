@@ -98,6 +98,10 @@ class HubSpotConnector(HttpConnector[HubSpotSettings]):
 
     settings_class = HubSpotSettings
 
+    @property
+    def credential(self) -> str:
+        return self.settings.token
+
     def client_auth(self) -> dict[str, Any]:
         return {
             "credentials_hint": f"check the private-app token in {self.settings.token_env}",

@@ -206,7 +206,7 @@ class HubSpotSandbox(SandboxServer):
         }
         return Response(status, body)
 
-    def too_many(self, wait_s: float | None) -> Response:
+    def too_many(self, wait_s: float | None, limit_class: str = "general") -> Response:
         limit = self.config.rate_limit or RateLimit(requests=100, window_s=10.0)
         return Response(
             429,

@@ -106,6 +106,10 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
 
     settings_class = MailchimpSettings
 
+    @property
+    def credential(self) -> str:
+        return self.settings.api_key
+
     def client_auth(self) -> dict[str, Any]:
         return {
             "credentials_hint": f"check the API key in {self.settings.api_key_env}",

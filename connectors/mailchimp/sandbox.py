@@ -192,7 +192,7 @@ class MailchimpSandbox(SandboxServer):
             },
         )
 
-    def too_many(self, wait_s: float | None) -> Response:
+    def too_many(self, wait_s: float | None, limit_class: str = "general") -> Response:
         limit = self.config.max_concurrent or 10
         return self.error(429, f"You have exceeded the limit of {limit} simultaneous connections.")
 
