@@ -245,6 +245,8 @@ class SandboxServer(ABC):
     system: ClassVar[str]
     # Real APIs that live under a path (Mailchimp's /3.0) put it here.
     path_prefix: ClassVar[str] = ""
+    # The longest request line (path and query) the real API accepts; longer ones get 414.
+    max_url_length: ClassVar[int | None] = None
     config: SandboxConfig
 
     def __init__(self, *, seed: int = 0, **config: Any) -> None:
@@ -379,6 +381,10 @@ class SandboxServer(ABC):
         request = Request(method, path, query, headers, body)
         if path.startswith(CONTROL_PREFIX):
             return self._control(request)
+        if self.max_url_length is not None and len(target) > self.max_url_length:
+            with self.lock:
+                self._calls.append({"method": method, "path": path, "status": 414})
+            return self.error(414, "URI Too Long")
         with self.lock:
             call: dict[str, Any] = {"method": method, "path": path, "status": None}
             self._calls.append(call)

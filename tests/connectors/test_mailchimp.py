@@ -295,7 +295,8 @@ def test_a_rate_limited_call_is_tried_again_and_succeeds(
 def test_more_than_ten_simultaneous_connections_get_429_without_rate_limit_headers(
     sandbox: SandboxServer, control: SandboxControl
 ) -> None:
-    control.configure(latency_s=0.3)
+    # Long enough that all twelve are in progress together, even on a busy machine.
+    control.configure(latency_s=1.0)
     url = f"{sandbox.base_url}/lists/{FIRST_LIST}"
 
     with ThreadPoolExecutor(max_workers=12) as pool:
