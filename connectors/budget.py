@@ -58,8 +58,8 @@ from typing import Any
 # Requests leave the worker a little after their slot and reach the vendor after a variable
 # delay; a window a little longer than the vendor's keeps that jitter from tipping two
 # requests into the same vendor window.
-WINDOW_MARGIN_S = 0.05
-WINDOW_MARGIN_SHARE = 0.02
+WINDOW_MARGIN_S = 0.1
+WINDOW_MARGIN_SHARE = 0.05
 
 
 @dataclass(frozen=True)
