@@ -85,6 +85,17 @@ class Request:
             raise BadRequest("The request body must be a JSON object")
         return data
 
+    def values(self) -> dict[str, Any]:
+        """The parameters as a Rails app reads them: the query string, then a JSON or a
+        form-encoded body."""
+        values: dict[str, Any] = {name: items[0] for name, items in self.query.items()}
+        if not self.body:
+            return values
+        if "form-urlencoded" in (self.headers.get("Content-Type") or ""):
+            form = parse_qs(self.body.decode(), keep_blank_values=True)
+            return values | {name: items[0] for name, items in form.items()}
+        return values | self.json_object()
+
 
 @dataclass
 class Response:

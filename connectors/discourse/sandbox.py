@@ -140,17 +140,52 @@ class User:
 
     def detail(self, *, max_post_age_days: int, now: dt.datetime) -> dict[str, Any]:
         """The admin user detail's fields that matter here (``AdminDetailedUserSerializer``)."""
+        staff_only = {
+            name: False
+            for name in (
+                "can_send_activation_email",
+                "can_activate",
+                "can_deactivate",
+                "can_grant_admin",
+                "can_revoke_admin",
+                "can_grant_moderation",
+                "can_revoke_moderation",
+                "can_impersonate",
+                "can_be_merged",
+                "can_delete_all_posts",
+                "can_view_action_logs",
+                "can_disable_second_factor",
+                "can_delete_sso_record",
+                "include_ip",
+            )
+        }
         return {
             **self.summary(emails=True),
+            **staff_only,
             "ip_address": "198.51.100.23",
             "registration_ip_address": "198.51.100.7",
+            "like_count": 0,
+            "like_given_count": 0,
             "topic_count": math.ceil(self.post_count / 5),
+            "flags_given_count": 0,
+            "flags_received_count": 0,
             "private_topics_count": self.message_count,
             "suspend_reason": self.suspend_reason,
             "full_suspend_reason": self.suspend_reason,
             "can_be_deleted": self.can_be_deleted(max_post_age_days, now),
             "can_be_anonymized": not self.staff and not self.anonymized,
             "single_sign_on_record": None,
+            "primary_group_id": None,
+            "badge_count": 0,
+            "warnings_received_count": 0,
+            "bounce_score": 0,
+            "reset_bounce_score_after": None,
+            "api_key_count": 0,
+            "approved_by": None,
+            "suspended_by": None,
+            "silenced_by": None,
+            "groups": [],
+            "external_ids": {},
         }
 
     def can_be_deleted(self, max_post_age_days: int, now: dt.datetime) -> bool:
@@ -212,14 +247,19 @@ class DiscourseSandbox(SandboxServer):
             )
 
     def routes(self) -> list[Route]:
+        # Rails answers JSON with or without the .json suffix when the client accepts JSON.
         return [
-            route("GET", "/admin/users/list/{flag}.json", self.list_users),
-            route("GET", "/admin/users/{user_id}.json", self.read_user),
-            route("DELETE", "/admin/users/{user_id}.json", self.delete_user),
-            route("PUT", "/admin/users/{user_id}/anonymize.json", self.anonymize),
-            route("PUT", "/admin/users/{user_id}/suspend.json", self.suspend),
-            route("GET", "/user_actions.json", self.user_actions),
-            route("GET", "/session/current.json", self.current_session),
+            route(method, template + suffix, handler)
+            for method, template, handler in (
+                ("GET", "/admin/users/list/{flag}", self.list_users),
+                ("GET", "/admin/users/{user_id}", self.read_user),
+                ("DELETE", "/admin/users/{user_id}", self.delete_user),
+                ("PUT", "/admin/users/{user_id}/anonymize", self.anonymize),
+                ("PUT", "/admin/users/{user_id}/suspend", self.suspend),
+                ("GET", "/user_actions", self.user_actions),
+                ("GET", "/session/current", self.current_session),
+            )
+            for suffix in (".json", "")
         ]
 
     def actions(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
@@ -346,8 +386,9 @@ class DiscourseSandbox(SandboxServer):
             return user
         if not user.can_be_deleted(self.max_post_age_days, dt.datetime.now(dt.UTC)):
             return self.error(403, INVALID_ACCESS)
-        body = request.json_object() if request.body else {}
-        if user.post_count + user.message_count and body.get("delete_posts") is not True:
+        # ActiveModel::Type::Boolean casts "true" and true alike (Admin::UsersController#destroy)
+        delete_posts = str(request.values().get("delete_posts", "")).lower() == "true"
+        if user.post_count + user.message_count and not delete_posts:
             return Response(
                 403,
                 {
@@ -390,7 +431,7 @@ class DiscourseSandbox(SandboxServer):
                     f"{user.suspended_till}.",
                 },
             )
-        body = request.json_object()
+        body = request.values()
         until, reason = body.get("suspend_until"), body.get("reason")
         if not until or not reason:
             raise BadRequest("param is missing or the value is empty: suspend_until, reason")

@@ -424,7 +424,7 @@ class HubSpotSandbox(SandboxServer):
         inputs = body.get("inputs")
         if not isinstance(inputs, list) or not 0 < len(inputs) <= 100:
             raise BadRequest("Invalid input JSON: 'inputs' must hold 1 to 100 ids")
-        archived = request.arg("archived") == "true"
+        archived = request.arg("archived").lower() == "true"
         id_property = body.get("idProperty") or "hs_object_id"
         names = [str(n) for n in body.get("properties") or ["email", "firstname", "lastname"]]
         history = [str(n) for n in body.get("propertiesWithHistory") or []]

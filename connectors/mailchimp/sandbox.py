@@ -371,7 +371,8 @@ class MailchimpSandbox(SandboxServer):
         merge_fields = body.get("merge_fields", {})
         if not isinstance(merge_fields, dict) or not set(merge_fields) <= set(MERGE_FIELDS):
             raise BadRequest("Your merge fields were invalid.")
-        if request.arg("skip_merge_validation") != "true":
+        # The official client sends the flag as "True" (Python's bool in the query string).
+        if request.arg("skip_merge_validation").lower() != "true":
             after = {**member.merge_fields, **merge_fields}
             empty = [
                 tag
