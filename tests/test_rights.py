@@ -209,7 +209,9 @@ def test_objection_to_direct_marketing_unsubscribes_everywhere_and_suppresses(
     with pytest.raises(Suppressed):
         ensure_marketing_allowed(ADA.email)
     runs = {run.system.key: run for run in case.runs.all()}
-    assert runs["discourse"].summary["summary"] == "not used for direct marketing"
+    assert runs["discourse"].summary["summary"] == (
+        "The forum holds the person but sends no direct marketing"
+    )
     assert hasattr(runs["business-cards"], "manual_task")
 
 
