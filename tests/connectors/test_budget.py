@@ -156,7 +156,8 @@ def test_twenty_exports_at_once_stay_within_a_60_a_minute_budget_shared_in_redis
     stats = control.stats()["limits"]["general"]
     assert stats["rejected"] == 0
     assert stats["max_in_window"] <= 60
-    # Five requests a case, and a user search again for each attempt that resumed.
-    assert stats["accepted"] == 20 * 5 + sum(tries - 1 for tries in attempts)
+    # Five requests a case, and at most a user search again for each attempt that resumed
+    # (none when the attempt's first request was the one that had to wait).
+    assert 20 * 5 <= stats["accepted"] <= 20 * 5 + sum(tries - 1 for tries in attempts)
     # The budget made them wait: more than 60 requests cannot pass in one window.
     assert max(attempts) > 1
