@@ -71,17 +71,26 @@ class ConnectorError(Exception):
         self.retry_after = retry_after
         self.system = system
 
+    # True only for ``RateLimited``: the system is fine, the budget says "not yet".
+    waiting_only = False
+
     def __str__(self) -> str:
         return self.message
 
 
 class RateLimited(ConnectorError):
-    """The system (or our shared budget for it) asks us to wait longer than is worth sitting
-    out in-process: not a failure, only a wait of ``retry_after`` seconds. The run keeps its
-    progress and continues after the wait; such waits never count towards giving up."""
+    """Only waiting, no failure: the system's rate-limit budget allows the next request in
+    ``retry_after`` seconds, longer than a worker should sit idle.
+
+    The caller sets a ``not_before`` time on the run and continues from the export's last
+    checkpoint then; such an attempt does not count towards giving up (``waiting_only``).
+    """
+
+    waiting_only = True
 
     def __init__(self, message: str, *, retry_after: float, system: str = "") -> None:
         super().__init__(message, retryable=True, retry_after=retry_after, system=system)
+        self.retry_after: float = retry_after
 
 
 class WriteJournal(Protocol):
@@ -145,6 +154,7 @@ REMAINS: dict[str, str] = {
     "anonymous_profile": "an account with no name, email or profile",
     "aggregate_statistics": "statistics that no longer identify the person",
     "rows_without_identity": "records with the identifying columns removed",
+    "suppression_entry": "a hashed entry of the address on the system's do-not-contact list",
 }
 
 
@@ -274,12 +284,52 @@ class ExportProgress(Protocol):
     def checkpoint(self, cursor: Mapping[str, Any]) -> None: ...
 
 
-class CountingSink:
-    """Passes records on to the caller's sink and counts them per category."""
+class Resume:
+    """A resumable export's position, one entry per stream, kept in ``ExportProgress``.
 
-    def __init__(self, sink: RecordSink) -> None:
+    A stream is one sequence of pages ("user 2 posts", "contact 1001 calls"); its entry is the
+    connector's position in it (an offset, an ``after`` token) or ``DONE``. The cursor also
+    holds the counts of records written so far, so the outcome of a resumed export counts every
+    record, not only this attempt's. With ``progress`` None it keeps the position for itself:
+    the export simply runs from the start.
+
+    The cursor looks like ``{"streams": {"user:2:posts": {"offset": 930}, "user:2:profile":
+    "done"}, "counts": {"profile": 1, "posts": 930}}``.
+    """
+
+    DONE = "done"
+
+    def __init__(self, progress: ExportProgress | None) -> None:
+        self._progress = progress
+        cursor = progress.cursor if progress is not None else {}
+        self.streams: dict[str, Any] = dict(cursor.get("streams") or {})
+        self.counts: Counter[str] = Counter(cursor.get("counts") or {})
+
+    def done(self, stream: str) -> bool:
+        return self.streams.get(stream) == self.DONE
+
+    def position(self, stream: str) -> dict[str, Any]:
+        """Where ``stream`` stopped (empty at its start)."""
+        value = self.streams.get(stream)
+        return dict(value) if isinstance(value, Mapping) else {}
+
+    def checkpoint(self, stream: str, position: Mapping[str, Any] | str) -> None:
+        """Record the position after a page written to the sink (``DONE`` after the last)."""
+        self.streams[stream] = position if isinstance(position, str) else dict(position)
+        if self._progress is not None:
+            self._progress.checkpoint({"streams": dict(self.streams), "counts": dict(self.counts)})
+
+    def finish(self, stream: str) -> None:
+        self.checkpoint(stream, self.DONE)
+
+
+class CountingSink:
+    """Passes records on to the caller's sink and counts them per category (from the counts
+    a resumed export had already written)."""
+
+    def __init__(self, sink: RecordSink, resume: Resume | None = None) -> None:
         self._sink = sink
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = resume.counts if resume is not None else Counter()
 
     def write(self, category: str, record: Mapping[str, Any]) -> None:
         self._sink.write(category, record)
@@ -287,6 +337,38 @@ class CountingSink:
 
     def outcome(self) -> ExportOutcome:
         return ExportOutcome(found=bool(self.counts), counts=dict(self.counts))
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One thing a connection check looked at: what it found or did, or exactly what a person
+    must do (``ok`` False)."""
+
+    name: str
+    ok: bool
+    message: str
+    created: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "message": self.message, "created": self.created}
+
+
+@dataclass
+class CheckReport:
+    """What ``Connector.check`` found: credentials, scopes, the custom fields it needs."""
+
+    system: str
+    items: list[CheckItem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(item.ok for item in self.items)
+
+    def add(self, name: str, *, ok: bool, message: str, created: bool = False) -> None:
+        self.items.append(CheckItem(name=name, ok=ok, message=message, created=created))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"system": self.system, "ok": self.ok, "items": [i.as_json() for i in self.items]}
 
 
 class Connector(ABC):
@@ -309,6 +391,13 @@ class Connector(ABC):
 
         Raises a final ``ConnectorError`` that says which setting or secret is wrong.
         """
+
+    def check(self) -> CheckReport:
+        """Check the connection: credentials, scopes, and the custom fields the actions need,
+        creating those the system's API lets us create. Never changes a person's data."""
+        report = CheckReport(self.display_name)
+        report.add("connection", ok=True, message="nothing to connect to: work is done by hand")
+        return report
 
     def export(
         self, identity: Identity, sink: RecordSink, progress: ExportProgress | None = None

@@ -3,9 +3,15 @@
 - ada.lovelace@example.com is known to every system, with enough data to page through.
 - ben.newsletter@example.org is known only to the newsletter.
 - nora.nobody@example.com is known to none.
-- hana.heavy@example.com is the heavy user: 30,000 forum posts, ~5,000 CRM property changes,
-  500 CRM notes and a long newsletter history. Sandboxes generate her bulk on the fly from the
-  counts here, so nothing holds it all in memory.
+- hana.heavy@example.com is the heavy user: 30,000 forum posts and 300 private messages, ~5,000
+  CRM property changes, 500 CRM notes and 400 other engagements (emails, calls, meetings,
+  tasks), 40 form submissions and a long newsletter history. Sandboxes generate her bulk on the
+  fly from the counts here, so nothing holds it all in memory.
+- Ada also has a second address (``ADA_SECONDARY``), held as a secondary email by the forum and
+  in HubSpot's ``hs_additional_emails``, and a membership of a third audience (Events) that the
+  demo settings do not name, whose required merge field ADDRESS she never filled in.
+- olga.archived@example.com is held only in an archived HubSpot contact; Ben's membership of
+  Product updates is archived in Mailchimp.
 - grace.hopper@example.net and charles.babbage@example.net are other people in the same systems,
   so tests can check that nothing about them leaks into Ada's results.
 """
@@ -19,8 +25,17 @@ from typing import Any
 import sqlalchemy as sa
 
 # Mailchimp audiences and HubSpot subscription types of the demo controller.
-NEWSLETTER_LISTS: dict[str, str] = {"a1b2c3d4e5": "Newsletter", "f6e5d4c3b2": "Product updates"}
+NEWSLETTER_LISTS: dict[str, str] = {
+    "a1b2c3d4e5": "Newsletter",
+    "f6e5d4c3b2": "Product updates",
+    "e7e8e9e0e1": "Events",
+}
+# The audiences the demo settings name; Events is found only by the account-wide search.
+CONFIGURED_LISTS = ("a1b2c3d4e5", "f6e5d4c3b2")
+# Merge fields an audience requires (Mailchimp refuses an update that leaves one empty).
+REQUIRED_MERGE_FIELDS: dict[str, tuple[str, ...]] = {"e7e8e9e0e1": ("ADDRESS",)}
 CRM_SUBSCRIPTIONS: dict[str, str] = {"5491001": "Newsletter", "5491002": "Product updates"}
+ADA_SECONDARY = "ada@analytical-engines.example"
 
 EPOCH = dt.datetime(2024, 1, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -40,6 +55,12 @@ class DemoPerson:
     in_crm: bool = False
     crm_history: int = 0
     crm_notes: int = 0
+    crm_emails: int = 0
+    crm_calls: int = 0
+    crm_meetings: int = 0
+    crm_tasks: int = 0
+    crm_form_submissions: int = 0
+    crm_archived: bool = False
     crm_subscriptions: tuple[str, ...] = ()
     # Mailchimp
     newsletter_lists: tuple[str, ...] = ()
@@ -47,9 +68,13 @@ class DemoPerson:
     newsletter_tags: tuple[str, ...] = ()
     newsletter_notes: int = 0
     newsletter_events: int = 0
+    newsletter_archived: tuple[str, ...] = ()
     # Discourse
     forum_username: str = ""
     forum_posts: int = 0
+    forum_messages: int = 0
+    # Addresses held next to the primary one (HubSpot hs_additional_emails, forum secondaries)
+    other_emails: tuple[str, ...] = ()
     # Trial sign-up database
     trial_signed_up_at: dt.datetime | None = None
 
@@ -58,7 +83,7 @@ class DemoPerson:
         return f"{self.first_name} {self.last_name}".strip()
 
 
-FIRST_LIST, SECOND_LIST = NEWSLETTER_LISTS
+FIRST_LIST, SECOND_LIST, EVENTS_LIST = NEWSLETTER_LISTS
 NEWSLETTER_SUB, PRODUCT_SUB = CRM_SUBSCRIPTIONS
 
 ADA = DemoPerson(
@@ -72,14 +97,21 @@ ADA = DemoPerson(
     in_crm=True,
     crm_history=6,
     crm_notes=3,
+    crm_emails=2,
+    crm_calls=1,
+    crm_meetings=1,
+    crm_tasks=1,
+    crm_form_submissions=2,
     crm_subscriptions=(NEWSLETTER_SUB, PRODUCT_SUB),
-    newsletter_lists=(FIRST_LIST, SECOND_LIST),
+    newsletter_lists=(FIRST_LIST, SECOND_LIST, EVENTS_LIST),
     newsletter_activity=12,
     newsletter_tags=("customer", "webinar-2025"),
     newsletter_notes=2,
     newsletter_events=2,
     forum_username="ada_lovelace",
     forum_posts=45,
+    forum_messages=6,
+    other_emails=(ADA_SECONDARY,),
     trial_signed_up_at=dt.datetime(2025, 3, 14, 10, 30, tzinfo=dt.UTC),
 )
 BEN = DemoPerson(
@@ -87,9 +119,10 @@ BEN = DemoPerson(
     first_name="Ben",
     last_name="Brandt",
     country="Germany",
-    newsletter_lists=(FIRST_LIST,),
+    newsletter_lists=(FIRST_LIST, SECOND_LIST),
     newsletter_activity=5,
     newsletter_tags=("prospect",),
+    newsletter_archived=(SECOND_LIST,),
 )
 NORA = DemoPerson(email="nora.nobody@example.com", first_name="Nora", last_name="Nobody")
 HANA = DemoPerson(
@@ -103,6 +136,11 @@ HANA = DemoPerson(
     in_crm=True,
     crm_history=5000,
     crm_notes=500,
+    crm_emails=200,
+    crm_calls=100,
+    crm_meetings=50,
+    crm_tasks=50,
+    crm_form_submissions=40,
     crm_subscriptions=(NEWSLETTER_SUB,),
     newsletter_lists=(FIRST_LIST,),
     newsletter_activity=5000,
@@ -110,6 +148,7 @@ HANA = DemoPerson(
     newsletter_notes=1,
     forum_username="hana_heavy",
     forum_posts=30_000,
+    forum_messages=300,
     trial_signed_up_at=dt.datetime(2023, 6, 1, 8, 0, tzinfo=dt.UTC),
 )
 GRACE = DemoPerson(
@@ -148,7 +187,18 @@ CHARLES = DemoPerson(
     trial_signed_up_at=dt.datetime(2024, 11, 2, 12, 0, tzinfo=dt.UTC),
 )
 
-DEMO_PEOPLE: tuple[DemoPerson, ...] = (ADA, BEN, NORA, HANA, GRACE, CHARLES)
+OLGA = DemoPerson(
+    email="olga.archived@example.com",
+    first_name="Olga",
+    last_name="Archer",
+    company="Old Leads GmbH",
+    country="Austria",
+    in_crm=True,
+    crm_archived=True,
+    crm_notes=1,
+)
+
+DEMO_PEOPLE: tuple[DemoPerson, ...] = (ADA, BEN, NORA, HANA, GRACE, CHARLES, OLGA)
 
 
 def at(index: int) -> dt.datetime:

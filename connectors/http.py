@@ -1,11 +1,13 @@
 """The one HTTP helper every web-API connector uses.
 
-It owns what all of them must get right the same way: a mandatory timeout; a few immediate tries
-with short exponential backoff for passing failures (timeouts, connection errors, 429, 5xx);
-honouring ``Retry-After`` and Discourse's ``extras.wait_seconds`` up to a cap, beyond which the
-error goes back to the caller (a Celery task retries later instead of blocking a worker); never
-retrying final failures; and turning every reply into checked JSON, so a malformed reply is a
-named final error and never a ``KeyError`` deep in a connector.
+It owns what all of them must get right the same way: a mandatory timeout; the shared
+rate-limit budget (``connectors.budget``) asked before every request, so that all workers stay
+within the vendor's published limits; a few immediate tries with short exponential backoff for
+passing failures (timeouts, connection errors, 429, 5xx); honouring ``Retry-After`` and
+Discourse's ``extras.wait_seconds`` up to a cap, beyond which the caller gets ``RateLimited``
+(only waiting: the run is rescheduled, the worker freed); never retrying final failures; telling
+rejected credentials (401) from refused permissions (403); and turning every reply into checked
+JSON, so a malformed reply is a named final error and never a ``KeyError`` deep in a connector.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Collection, Mapping
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 
-from .base import Connector, ConnectorError, before_write
+from .base import Connector, ConnectorError, RateLimited, before_write
+from .budget import BudgetStore, Limit, budget_key, budget_store, scaled_limits
 
 T = TypeVar("T")
 
@@ -37,8 +42,10 @@ class RetryPolicy:
     tries: int = 3
     backoff_s: float = 0.5
     max_backoff_s: float = 4.0
-    # Longest wait a server may ask for that we sit out in-process; beyond it the caller retries.
+    # Longest wait (a budget's or a server's) we sit out in-process; beyond it ``RateLimited``.
     max_wait_s: float = 30.0
+    # How often a request waiting for a free connection slot looks again.
+    slot_poll_s: float = 0.05
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] = field(default=random.random)
 
@@ -106,8 +113,22 @@ class Reply:
         return value
 
 
+@dataclass(frozen=True)
+class Budgets:
+    """The shared budgets one client draws on: where they are counted, whose account they are,
+    and which limits each endpoint class consumes (a request of an unnamed class consumes
+    ``general``)."""
+
+    store: BudgetStore
+    account: str
+    limits: Mapping[str, Sequence[Limit]]
+
+    def for_endpoint(self, endpoint: str) -> Sequence[Limit]:
+        return self.limits.get(endpoint) or self.limits.get("general") or ()
+
+
 class HttpClient:
-    """One system's HTTP client: base URL, credentials, timeout and retry policy in one place."""
+    """One system's HTTP client: base URL, credentials, timeout, budgets and retry policy."""
 
     def __init__(
         self,
@@ -116,14 +137,22 @@ class HttpClient:
         base_url: str,
         timeout_s: float,
         credentials_hint: str,
+        permission_hint: str = "",
+        credential_markers: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         retry: RetryPolicy | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.system = system
         self.credentials_hint = credentials_hint
+        self.permission_hint = permission_hint or credentials_hint
+        # Texts in a 403 that mean "who are you?" rather than "you may not" (Discourse answers a
+        # wrong API key with 403 "The API username or key is invalid").
+        self.credential_markers = tuple(credential_markers)
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
+        self.budgets = budgets
         self._client = httpx.Client(
             base_url=base_url,
             timeout=timeout_s,
@@ -151,24 +180,31 @@ class HttpClient:
         json: Any = None,
         accept: Collection[int] = (),
         writes: bool | None = None,
+        endpoint: str = "general",
     ) -> Reply:
-        """Send one request, trying again on passing failures.
+        """Send one request within the budget of its ``endpoint`` class, trying again on
+        passing failures.
 
         Returns the reply when its status is 2xx or in ``accept`` (say 404, when "not there" is
-        an answer); raises ``ConnectorError`` otherwise. ``what`` names the request in messages
-        ("contact search"); URLs are left out of them because they may hold an email address.
-        Every request our connectors send is idempotent, so trying a POST again is safe.
+        an answer); raises ``ConnectorError`` otherwise, and ``RateLimited`` when the budget or
+        the server asks for a wait longer than the policy's ``max_wait_s``. ``what`` names the
+        request in messages ("contact search"); URLs are left out of them because they may hold
+        an email address. Every request our connectors send is idempotent, so trying a POST
+        again is safe.
 
         ``writes`` says whether the request changes the system (default: every method but GET
-        and HEAD; a POST that only searches passes ``writes=False``); a write is journaled
-        (``connectors.base.before_write``) before it is sent.
+        and HEAD; a POST that only searches or reads passes ``writes=False``); a write is
+        journaled (``connectors.base.before_write``) before it is sent.
         """
         if writes if writes is not None else method.upper() not in ("GET", "HEAD"):
             before_write(what)
         attempt = 0
         while True:
             attempt += 1
-            result = self._attempt(method, path, what=what, params=params, body=json, accept=accept)
+            with self._within_budget(endpoint, what=what):
+                result = self._attempt(
+                    method, path, what=what, params=params, body=json, accept=accept
+                )
             if isinstance(result, Reply):
                 return result
             error = result
@@ -178,8 +214,54 @@ class HttpClient:
             if wait is None:
                 wait = self.retry.backoff(attempt)
             elif wait > self.retry.max_wait_s:
-                raise error
+                raise RateLimited(error.message, retry_after=wait, system=self.system)
             self.retry.sleep(wait)
+
+    @contextmanager
+    def _within_budget(self, endpoint: str, *, what: str) -> Iterator[None]:
+        """Wait for the endpoint's rate slots, hold its connection slots while the request runs."""
+        if self.budgets is None:
+            yield
+            return
+        store, account = self.budgets.store, self.budgets.account
+        held: list[str] = []
+        holder = uuid.uuid4().hex
+        try:
+            for limit in self.budgets.for_endpoint(endpoint):
+                key = f"{account}:{limit.name}"
+                if limit.rate is not None:
+                    slot = store.reserve(key, rate=limit.rate, max_wait_s=self.retry.max_wait_s)
+                    if not slot.reserved:
+                        raise self._waiting(what, slot.wait_s)
+                    if slot.wait_s > 0:
+                        self.retry.sleep(slot.wait_s)
+                if limit.concurrent is not None:
+                    self._take_connection(key, limit.concurrent, holder, what=what)
+                    held.append(key)
+            yield
+        finally:
+            for key in held:
+                store.release(key, holder=holder)
+
+    def _take_connection(self, key: str, limit: int, holder: str, *, what: str) -> None:
+        assert self.budgets is not None
+        waited = 0.0
+        # A lease outlives the request's timeout, so a dead worker's slot frees itself.
+        lease = self.timeout_s + 5.0
+        while not self.budgets.store.acquire(key, limit=limit, lease_s=lease, holder=holder):
+            if waited >= self.retry.max_wait_s:
+                raise self._waiting(what, self.retry.max_wait_s)
+            pause = self.retry.slot_poll_s * (0.5 + self.retry.jitter())
+            self.retry.sleep(pause)
+            waited += pause
+
+    def _waiting(self, what: str, wait_s: float) -> RateLimited:
+        return RateLimited(
+            f"{self.system}'s rate limit allows the {what} in {wait_s:.3g} s; "
+            "the run continues then",
+            retry_after=wait_s,
+            system=self.system,
+        )
 
     def _attempt(
         self,
@@ -216,10 +298,17 @@ class HttpClient:
                 retryable=True,
                 retry_after=wait,
             )
-        if status in (401, 403):
+        if status == 401 or (
+            status == 403 and any(m.lower() in detail.lower() for m in self.credential_markers)
+        ):
             return self.error(
                 f"{self.system} rejected the credentials (HTTP {status}) on the {what}{detail}: "
                 f"{self.credentials_hint}"
+            )
+        if status == 403:
+            return self.error(
+                f"{self.system} refused permission for the {what} (HTTP 403){detail}: "
+                f"{self.permission_hint}"
             )
         return self.error(f"{self.system} refused the {what} (HTTP {status}){detail}")
 
@@ -297,14 +386,24 @@ SettingsT = TypeVar("SettingsT", bound=WebSettings)
 class HttpConnector(Connector, Generic[SettingsT]):
     """A connector for one web API: built from its typed settings, one client per action.
 
-    A subclass names its ``settings_class`` and says how it authenticates (``client_auth``).
+    A subclass names its ``settings_class``, its vendor's published limits per endpoint class
+    (``endpoint_limits``), and how it authenticates (``client_auth``, with the ``credential``
+    that identifies the account for the shared budgets).
     """
 
     settings_class: ClassVar[type[Any]]
 
-    def __init__(self, settings: SettingsT, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: SettingsT,
+        *,
+        retry: RetryPolicy | None = None,
+        budget: BudgetStore | None = None,
+    ) -> None:
         self.settings = settings
         self.retry = retry
+        # Without a store of the app's (Redis), this process's own budgets still apply.
+        self.budget = budget if budget is not None else budget_store(None)
 
     @classmethod
     def from_config(
@@ -313,12 +412,36 @@ class HttpConnector(Connector, Generic[SettingsT]):
         *,
         secrets: Mapping[str, str],
         retry: RetryPolicy | None = None,
+        budget: BudgetStore | None = None,
     ) -> Self:
-        return cls(cls.settings_class.from_config(config, secrets=secrets), retry=retry)
+        return cls(
+            cls.settings_class.from_config(config, secrets=secrets), retry=retry, budget=budget
+        )
 
     def client_auth(self) -> dict[str, Any]:
-        """``credentials_hint`` and ``headers`` or ``auth`` for the HttpClient."""
+        """``credentials_hint``, ``permission_hint`` and ``headers`` or ``auth`` for the client."""
         raise NotImplementedError
+
+    @property
+    def credential(self) -> str:
+        """The secret that names the vendor account (hashed into the budget key)."""
+        raise NotImplementedError
+
+    def endpoint_limits(self) -> Mapping[str, Sequence[Limit]]:
+        """The vendor's published limits that each endpoint class consumes."""
+        return {}
+
+    def budgets(self) -> Budgets:
+        """The shared budgets of this account, windows divided by the ``time_scale`` setting
+        (1 but for sandboxes that run their limits faster)."""
+        time_scale = float(getattr(self.settings, "time_scale", 1.0))
+        return Budgets(
+            store=self.budget,
+            account=budget_key(
+                system=self.key, base_url=self.settings.base_url, credential=self.credential
+            ),
+            limits=scaled_limits(self.endpoint_limits(), time_scale=time_scale),
+        )
 
     def _client(self) -> HttpClient:
         return HttpClient(
@@ -326,5 +449,6 @@ class HttpConnector(Connector, Generic[SettingsT]):
             base_url=self.settings.base_url,
             timeout_s=self.settings.timeout_s,
             retry=self.retry,
+            budgets=self.budgets(),
             **self.client_auth(),
         )

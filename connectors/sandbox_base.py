@@ -10,8 +10,15 @@ construction or, from any process, over HTTP:
   ``malformed_rate``, ``malformed_modes`` (``"truncated"`` JSON or a wrong ``"shape"``),
   ``hang_s`` (how long a timeout fault hangs), ``retry_after_s`` (the wait an injected 429
   announces), ``latency_path_pattern`` (a regular expression: add latency only to the calls
-  whose path it finds), ``rate_limit`` (``{"requests": N, "window_s": S}`` or null) and
-  ``max_concurrent``.
+  whose path it finds), ``rate_limit`` (``{"requests": N, "window_s": S}`` or null: the
+  general limit), ``class_rate_limits`` (``{"search": {"requests": N, "window_s": S}}``: the
+  stricter limits of some endpoint classes, as the sandbox names them), ``max_concurrent`` and
+  ``time_scale`` (K: every rate-limit window divided by K, so 60 a minute becomes 60 in 6 s).
+- ``GET /__sandbox__/stats`` — what the rate limits saw: per limit class, the most requests
+  accepted in any window (``max_in_window``) next to the limit, and the 429s sent for it; and the
+  most calls in progress at once (``max_in_flight``).
+- ``POST /__sandbox__/act/<name>`` — a sandbox's own demo actions (the person confirms a double
+  opt-in, a user becomes staff), with a JSON body.
 - ``POST /__sandbox__/reset`` — demo data, call log, counters and settings as at construction.
 - ``GET /__sandbox__/calls`` — ``[{"method", "path", "status"}]`` of every API call received
   (``status`` is null while a call is in progress or when the sandbox hung up without answering).
@@ -78,6 +85,17 @@ class Request:
             raise BadRequest("The request body must be a JSON object")
         return data
 
+    def values(self) -> dict[str, Any]:
+        """The parameters as a Rails app reads them: the query string, then a JSON or a
+        form-encoded body."""
+        values: dict[str, Any] = {name: items[0] for name, items in self.query.items()}
+        if not self.body:
+            return values
+        if "form-urlencoded" in (self.headers.get("Content-Type") or ""):
+            form = parse_qs(self.body.decode(), keep_blank_values=True)
+            return values | {name: items[0] for name, items in form.items()}
+        return values | self.json_object()
+
 
 @dataclass
 class Response:
@@ -126,7 +144,9 @@ class SandboxConfig:
     hang_s: float = 30.0
     retry_after_s: float = 1.0
     rate_limit: RateLimit | None = None
+    class_rate_limits: tuple[tuple[str, RateLimit], ...] = ()
     max_concurrent: int | None = None
+    time_scale: float = 1.0
     # When set, latency applies only to calls whose path this regular expression finds.
     latency_path_pattern: str | None = None
 
@@ -153,6 +173,17 @@ class SandboxConfig:
             )
         if "rate_limit" in changes:
             values["rate_limit"] = _rate_limit(changes["rate_limit"])
+        if "class_rate_limits" in changes:
+            classes = changes["class_rate_limits"]
+            if not isinstance(classes, dict):
+                raise ValueError("'class_rate_limits' must map class names to rate limits")
+            values["class_rate_limits"] = tuple(
+                (str(name), limit)
+                for name, raw in sorted(classes.items())
+                if (limit := _rate_limit(raw)) is not None
+            )
+        if "time_scale" in changes:
+            values["time_scale"] = _number(changes["time_scale"], "time_scale", low=0.001)
         if "latency_path_pattern" in changes:
             values["latency_path_pattern"] = _pattern(changes["latency_path_pattern"])
         if "max_concurrent" in changes:
@@ -162,8 +193,20 @@ class SandboxConfig:
             )
         return replace(self, **values)
 
+    def limits(self) -> dict[str, RateLimit]:
+        """Every rate limit by class ("general" for ``rate_limit``), windows divided by
+        ``time_scale``."""
+        named = dict(self.class_rate_limits)
+        if self.rate_limit is not None:
+            named["general"] = self.rate_limit
+        return {
+            name: RateLimit(limit.requests, limit.window_s / self.time_scale)
+            for name, limit in named.items()
+        }
+
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["class_rate_limits"] = {name: asdict(limit) for name, limit in self.class_rate_limits}
         data["fail_modes"] = list(self.fail_modes)
         data["malformed_modes"] = list(self.malformed_modes)
         return data
@@ -213,6 +256,8 @@ class SandboxServer(ABC):
     system: ClassVar[str]
     # Real APIs that live under a path (Mailchimp's /3.0) put it here.
     path_prefix: ClassVar[str] = ""
+    # The longest request line (path and query) the real API accepts; longer ones get 414.
+    max_url_length: ClassVar[int | None] = None
     config: SandboxConfig
 
     def __init__(self, *, seed: int = 0, **config: Any) -> None:
@@ -249,8 +294,21 @@ class SandboxServer(ABC):
         """An error reply in the real API's shape."""
 
     @abstractmethod
-    def too_many(self, wait_s: float | None) -> Response:
-        """The real API's reply when over its limits; ``wait_s`` is until a slot frees."""
+    def too_many(self, wait_s: float | None, limit_class: str = "general") -> Response:
+        """The real API's reply when over its limits; ``wait_s`` is until a slot frees (None
+        for a concurrency limit), ``limit_class`` the limit that was hit."""
+
+    def limit_classes(self, request: Request) -> list[str]:
+        """The rate-limit classes a request counts against (the general one by default)."""
+        return ["general"]
+
+    def on_reply(self, request: Request, response: Response, config: SandboxConfig) -> None:
+        """Add what the real API adds to every reply (say, rate-limit headers)."""
+        return
+
+    def actions(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        """This sandbox's own demo actions, reached at ``POST /__sandbox__/act/<name>``."""
+        return {}
 
     @abstractmethod
     def person_state(self, query: Mapping[str, str]) -> dict[str, Any]:
@@ -310,7 +368,10 @@ class SandboxServer(ABC):
             # Fault choice is deterministic for a given seed: the same run fails the same way.
             self._random = random.Random(self._seed)  # noqa: S311
             self._calls: list[dict[str, Any]] = []
-            self._window: deque[float] = deque()
+            self._windows: dict[str, deque[float]] = {}
+            self._accepted: dict[str, list[float]] = {}
+            self._rejected: dict[str, int] = {}
+            self._max_in_flight = 0
             self.load()
 
     def calls(self) -> list[dict[str, Any]]:
@@ -331,10 +392,15 @@ class SandboxServer(ABC):
         request = Request(method, path, query, headers, body)
         if path.startswith(CONTROL_PREFIX):
             return self._control(request)
+        if self.max_url_length is not None and len(target) > self.max_url_length:
+            with self.lock:
+                self._calls.append({"method": method, "path": path, "status": 414})
+            return self.error(414, "URI Too Long")
         with self.lock:
             call: dict[str, Any] = {"method": method, "path": path, "status": None}
             self._calls.append(call)
             self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
             config = self.config
             wake = self._wake
         try:
@@ -352,7 +418,7 @@ class SandboxServer(ABC):
     ) -> Response | None:
         with self.lock:
             if config.max_concurrent is not None and self._in_flight > config.max_concurrent:
-                return self.too_many(None)
+                return self.too_many(None, "connections")
         pattern = config.latency_path_pattern
         if config.latency_s and (pattern is None or re.search(pattern, request.path)):
             wake.wait(config.latency_s)
@@ -360,9 +426,9 @@ class SandboxServer(ABC):
             refusal = self.authenticate(request)
             if refusal is not None:
                 return refusal
-            wait = self._over_rate_limit(config)
-            if wait is not None:
-                return self.too_many(wait)
+            over = self._over_rate_limit(request, config)
+            if over is not None:
+                return self.too_many(over[1], over[0])
             fault = self._fault(config)
         if fault == "timeout":
             wake.wait(config.hang_s)
@@ -373,6 +439,7 @@ class SandboxServer(ABC):
             return self.error(500, "Internal server error (injected by the sandbox)")
         with self.lock:
             response = self._handle(request)
+            self.on_reply(request, response, config)
             return self._maybe_malformed(response, config)
 
     def _handle(self, request: Request) -> Response:
@@ -390,17 +457,52 @@ class SandboxServer(ABC):
                     return self.error(400, str(exc))
         return self.error(404, "The requested resource could not be found.")
 
-    def _over_rate_limit(self, config: SandboxConfig) -> float | None:
-        limit = config.rate_limit
+    def _over_rate_limit(self, request: Request, config: SandboxConfig) -> tuple[str, float] | None:
+        """The class and the wait of the first limit this request is over; else counts it."""
+        limits = config.limits()
+        classes = [name for name in self.limit_classes(request) if name in limits]
+        now = time.monotonic()
+        for name in classes:
+            limit, window = limits[name], self._windows.setdefault(name, deque())
+            while window and window[0] <= now - limit.window_s:
+                window.popleft()
+            if len(window) >= limit.requests:
+                self._rejected[name] = self._rejected.get(name, 0) + 1
+                return name, window[0] + limit.window_s - now
+        for name in classes:
+            self._windows[name].append(now)
+            self._accepted.setdefault(name, []).append(now)
+        return None
+
+    def remaining(self, limit_class: str, config: SandboxConfig) -> int | None:
+        """Requests left in the current window of a limit class (for rate-limit headers)."""
+        limit = config.limits().get(limit_class)
         if limit is None:
             return None
         now = time.monotonic()
-        while self._window and self._window[0] <= now - limit.window_s:
-            self._window.popleft()
-        if len(self._window) >= limit.requests:
-            return self._window[0] + limit.window_s - now
-        self._window.append(now)
-        return None
+        window = self._windows.get(limit_class, deque())
+        return max(0, limit.requests - sum(1 for t in window if t > now - limit.window_s))
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            limits = self.config.limits()
+            classes = sorted(set(limits) | set(self._accepted) | set(self._rejected))
+            return {
+                "limits": {
+                    name: {
+                        "requests": limits[name].requests if name in limits else None,
+                        "window_s": limits[name].window_s if name in limits else None,
+                        "accepted": len(self._accepted.get(name, [])),
+                        "max_in_window": _max_in_window(
+                            self._accepted.get(name, []),
+                            limits[name].window_s if name in limits else 0.0,
+                        ),
+                        "rejected": self._rejected.get(name, 0),
+                    }
+                    for name in classes
+                },
+                "max_in_flight": self._max_in_flight,
+            }
 
     def _fault(self, config: SandboxConfig) -> str | None:
         if self.config.fail_next > 0:
@@ -436,9 +538,27 @@ class SandboxServer(ABC):
                 return Response(200, self.calls())
             if action == "state" and request.method == "GET":
                 return Response(200, self.state({k: v[0] for k, v in request.query.items()}))
+            if action == "stats" and request.method == "GET":
+                return Response(200, self.stats())
+            if action.startswith("act/") and request.method == "POST":
+                act = self.actions().get(action[len("act/") :])
+                if act is not None:
+                    with self.lock:
+                        return Response(200, {"result": act(request.json_object())})
         except (BadRequest, ValueError) as exc:
             return Response(400, {"error": str(exc)})
         return Response(404, {"error": f"no control route {request.method} {request.path}"})
+
+
+def _max_in_window(times: list[float], window_s: float) -> int:
+    """The most of the sorted ``times`` that fall within any window of ``window_s`` (as the
+    limit counts: a window ends at a request and reaches back ``window_s``, exclusive)."""
+    best, start = 0, 0
+    for end, moment in enumerate(times):
+        while times[start] <= moment - window_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 @dataclass(frozen=True)
@@ -552,3 +672,14 @@ class SandboxControl:
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+    def stats(self) -> dict[str, Any]:
+        response = self._client.get("stats")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def act(self, name: str, **body: Any) -> Any:
+        response = self._client.post(f"act/{name}", json=body)
+        response.raise_for_status()
+        return response.json()["result"]

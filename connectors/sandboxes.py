@@ -2,9 +2,10 @@
 as a process of their own for a Celery worker or a benchmark to reach::
 
     python -m connectors.sandboxes --hubspot-port 8101 --mailchimp-port 8102 \\
-        --discourse-port 8103 [--latency 0] [--fail-rate 0] [--no-rate-limits]
+        --discourse-port 8103 [--latency 0] [--fail-rate 0] [--no-rate-limits] [--time-scale K]
 
-``sandbox_system_configs`` gives each connector's settings for the running sandboxes, and
+``sandbox_system_configs`` gives each connector's settings for the running sandboxes (with the
+same ``time_scale``, so the connectors' budgets run as fast as the sandboxes' limits), and
 ``SANDBOX_SECRETS`` the environment they expect.
 """
 
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from connectors.demo_people import CRM_SUBSCRIPTIONS, NEWSLETTER_LISTS
+from connectors.demo_people import CONFIGURED_LISTS
 from connectors.discourse import sandbox as discourse
 from connectors.hubspot import sandbox as hubspot
 from connectors.mailchimp import sandbox as mailchimp
@@ -41,17 +42,23 @@ def start_all(
     latency_s: float = 0.0,
     fail_rate: float = 0.0,
     rate_limits: bool = True,
+    time_scale: float = 1.0,
     seed: int = 0,
 ) -> dict[str, str]:
     """Start the HubSpot, Mailchimp and Discourse sandboxes (port 0: any free port).
 
     Returns each one's base URL by connector key. Sandboxes this process started before are
     stopped first. ``rate_limits=False`` lifts the real APIs' limits, for a demo of the heavy
-    user that should not wait out Discourse's 60 requests a minute.
+    user that should not wait out Discourse's 60 requests a minute; ``time_scale`` K divides
+    every rate-limit window by K instead.
     """
-    faults: dict[str, Any] = {"latency_s": latency_s, "fail_rate": fail_rate}
+    faults: dict[str, Any] = {
+        "latency_s": latency_s,
+        "fail_rate": fail_rate,
+        "time_scale": time_scale,
+    }
     if not rate_limits:
-        faults |= {"rate_limit": None, "max_concurrent": None}
+        faults |= {"rate_limit": None, "class_rate_limits": {}, "max_concurrent": None}
     sandboxes: dict[str, tuple[SandboxServer, int]] = {
         "hubspot": (hubspot.HubSpotSandbox(seed=seed, **faults), hubspot_port),
         "mailchimp": (mailchimp.MailchimpSandbox(seed=seed, **faults), mailchimp_port),
@@ -77,24 +84,34 @@ def _stop_running() -> None:
     _running.clear()
 
 
-def sandbox_system_configs(urls: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Each connector's settings to drive the sandboxes at ``urls`` (as ``start_all`` returns)."""
+# A time scale so large that the connectors' budgets never wait: for sandboxes without limits.
+UNLIMITED = 1e9
+
+
+def sandbox_system_configs(
+    urls: Mapping[str, str], *, time_scale: float = 1.0, rate_limits: bool = True
+) -> dict[str, dict[str, Any]]:
+    """Each connector's settings to drive the sandboxes at ``urls`` (as ``start_all`` returns),
+    with the budgets scaled as the sandboxes' limits are (or lifted with them)."""
+    scale = time_scale if rate_limits else UNLIMITED
     return {
         "hubspot": {
             "base_url": urls["hubspot"],
             "token_env": "HUBSPOT_TOKEN",
-            "subscription_ids": list(CRM_SUBSCRIPTIONS),
+            "time_scale": scale,
         },
         "mailchimp": {
             "base_url": urls["mailchimp"],
             "api_key_env": "MAILCHIMP_API_KEY",
-            "list_ids": list(NEWSLETTER_LISTS),
+            "list_ids": list(CONFIGURED_LISTS),
+            "time_scale": scale,
         },
         "discourse": {
             "base_url": urls["discourse"],
             "api_key_env": "DISCOURSE_API_KEY",
             "api_username": discourse.API_USERNAME,
             "erase_mode": "anonymize",
+            "time_scale": scale,
         },
     }
 
@@ -111,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     parser.add_argument(
         "--no-rate-limits", action="store_true", help="lift the real APIs' rate limits"
     )
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="divide every rate-limit window by K"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault choice")
     args = parser.parse_args(argv)
     urls = start_all(
@@ -120,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         latency_s=args.latency,
         fail_rate=args.fail_rate,
         rate_limits=not args.no_rate_limits,
+        time_scale=args.time_scale,
         seed=args.seed,
     )
     for key, url in urls.items():

@@ -89,7 +89,7 @@ def create_demo_systems(
                 "token_env": "HUBSPOT_TOKEN",
                 "subscription_ids": list(CRM_SUBSCRIPTIONS),
             },
-            "portable_categories": ["contact"],
+            "portable_categories": ["contact", "form_submissions"],
         },
         {
             "key": "mailchimp",
@@ -114,7 +114,7 @@ def create_demo_systems(
                 "api_username": "system",
                 "erase_mode": "anonymize",
             },
-            "portable_categories": ["profile", "posts"],
+            "portable_categories": ["profile", "posts", "private_messages"],
         },
         {
             "key": "trial-signups",

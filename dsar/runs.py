@@ -42,6 +42,8 @@ from connectors.base import (
     RateLimited,
     journaling,
 )
+from connectors.budget import BudgetStore, budget_store
+from connectors.http import HttpConnector
 from connectors.manual.connector import ManualConnector
 from connectors.registry import get_connector_class
 
@@ -80,9 +82,50 @@ def identity_of(case: Case) -> Identity:
     )
 
 
+def budgets() -> BudgetStore:
+    """The rate-limit budgets and slots every worker shares (Redis; in-process without it)."""
+    return budget_store(settings.REDIS_URL or None)
+
+
 def connector_for(system: DataSystem) -> Connector:
     connector_class = get_connector_class(system.connector)
+    if issubclass(connector_class, HttpConnector):
+        return connector_class.from_config(
+            system.config, secrets=settings.CONNECTOR_SECRETS, budget=budgets()
+        )
     return connector_class.from_config(system.config, secrets=settings.CONNECTOR_SECRETS)
+
+
+def _slot_key(system_id: int) -> str:
+    return f"system:{system_id}:runs"
+
+
+def _holder(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+def _take_slot(system: DataSystem, run: SystemRun, *, now: dt.datetime) -> bool:
+    """One of the system's ``max_concurrency`` slots for this run, for the length of its lease:
+    shared by all workers through Redis (a killed worker's slot lapses with its lease); with no
+    Redis, counted in the database under the system's row lock."""
+    if settings.REDIS_URL:
+        return budgets().acquire(
+            _slot_key(system.pk),
+            limit=system.max_concurrency,
+            lease_s=settings.DSAR["RUN_LEASE_SECONDS"],
+            holder=_holder(run.pk),
+        )
+    running = (
+        SystemRun.objects.filter(system=system, status=RunStatus.RUNNING, lease_until__gt=now)
+        .exclude(pk=run.pk)
+        .count()
+    )
+    return running < system.max_concurrency
+
+
+def release_slot(run: SystemRun) -> None:
+    if settings.REDIS_URL:
+        budgets().release(_slot_key(run.system_id), holder=_holder(run.pk))
 
 
 def action_for(case: Case) -> Action:
@@ -139,12 +182,7 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
             return Claim(reason="not_due")
         # Locking the system row makes the count and the claim one step for all its runs.
         system = DataSystem.objects.select_for_update().get(pk=run.system_id)
-        running = (
-            SystemRun.objects.filter(system=system, status=RunStatus.RUNNING, lease_until__gt=now)
-            .exclude(pk=run.pk)
-            .count()
-        )
-        if running >= system.max_concurrency:
+        if not _take_slot(system, run, now=now):
             # Wait in line: the run that frees a slot hands it to the longest-waiting run
             # (``hand_over_slot``), so this one keeps its place instead of going to the back of
             # the broker's queue.
@@ -264,6 +302,13 @@ class RunProgress:
         SystemRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
             cursor=state, lease_until=lease
         )
+        if settings.REDIS_URL:  # the system slot lives as long as the run's lease
+            budgets().acquire(
+                _slot_key(self.run.system_id),
+                limit=self.run.system.max_concurrency,
+                lease_s=settings.DSAR["RUN_LEASE_SECONDS"],
+                holder=_holder(self.run.pk),
+            )
         self.run.cursor = state
         self.advanced = True
         testhooks.crash_point("export_checkpoint")
@@ -495,6 +540,7 @@ def _reschedule(run: SystemRun, attempt_id: int, state: str, *, wait: float) -> 
             status=RunStatus.PENDING, lease_until=None, not_before=not_before, queued_at=None
         )
         if updated:
+            release_slot(run)
             if wait <= settings.DSAR["MAX_COUNTDOWN_SECONDS"]:
                 queue.run_soon(run.pk, countdown=wait or None)
             hand_over_slot(run.system_id)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from dsar import transitions
 from dsar.manual import ManualResult, ManualResultInvalid
 from dsar.models import CaseStatus, ManualTask, RectificationChange, RunStatus, SystemRun
-from dsar.runs import claim_run
+from dsar.runs import claim_run, release_slot
 from dsar.tasks import run_system_task
 from dsar.tokens import issue_verification
 from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory
@@ -49,6 +49,7 @@ def test_a_system_serves_at_most_its_bound_of_runs_at_once() -> None:
     waiting = claim_run(runs[2].pk)
     assert not waiting.claimed and waiting.reason == "no_slot"
     SystemRun.objects.filter(pk=runs[0].pk).update(status=RunStatus.SUCCEEDED)
+    release_slot(runs[0])  # what finishing a run does
     assert claim_run(runs[2].pk).claimed
 
 

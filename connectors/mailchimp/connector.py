@@ -1,9 +1,14 @@
 """The Mailchimp newsletter connector (Marketing API 3.0).
 
-A person is a member, found by the MD5 hash of the lower-cased address, on each configured list
-(audience). Export reads the member with its activity feed, tags, notes and events; erase is
-Mailchimp's permanent deletion; restrict unsubscribes and tags the member; rectify updates merge
-fields; object unsubscribes from every list.
+A person is a member of any audience of the account: the account-wide member search
+(``/search-members``) finds every audience that holds the address, archived memberships too,
+and the configured ``list_ids`` (optional) are looked at directly as well. Export reads each
+membership with its activity feed, tags, notes and events, resumable page by page; erase is
+Mailchimp's permanent deletion (it also keeps the address from being imported again); restrict
+unsubscribes from every audience and tags the member; rectify updates merge fields and says
+what they held before; object unsubscribes from every audience. Updates are sent with
+``skip_merge_validation``, since an audience's required merge field left empty would otherwise
+refuse them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from urllib.parse import quote
 
 from connectors.base import (
     Action,
+    CheckReport,
+    ConnectorError,
+    Correction,
     CountingSink,
     ExportOutcome,
     ExportProgress,
@@ -23,7 +31,9 @@ from connectors.base import (
     Outcome,
     OutcomeKind,
     RecordSink,
+    Resume,
 )
+from connectors.budget import Limit
 from connectors.http import HttpClient, HttpConnector
 from connectors.settings import SettingsReader
 
@@ -37,6 +47,7 @@ HISTORIES = (
     ("events", "events"),
 )
 MAILABLE = frozenset({"subscribed", "pending"})
+UPDATE = {"skip_merge_validation": "true"}
 DEFAULT_MERGE_FIELDS = {
     "first_name": "FNAME",
     "last_name": "LNAME",
@@ -54,6 +65,8 @@ class MailchimpSettings:
     merge_fields: dict[str, str]
     restricted_tag: str
     timeout_s: float
+    max_connections: int
+    time_scale: float
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, secrets: Mapping[str, str]) -> Self:
@@ -65,10 +78,13 @@ class MailchimpSettings:
             base_url=read.base_url(),
             api_key=api_key,
             api_key_env=api_key_env,
-            list_ids=tuple(read.text_list("list_ids", required=True)),
+            list_ids=tuple(read.text_list("list_ids", required=False)),
             merge_fields=read.text_mapping("merge_fields", DEFAULT_MERGE_FIELDS),
             restricted_tag=read.text("restricted_tag", "processing-restricted"),
             timeout_s=read.number("timeout_s", 10.0),
+            # Mailchimp allows 10 simultaneous connections per account, across all its clients.
+            max_connections=int(read.number("max_connections", 10)),
+            time_scale=read.number("time_scale", 1.0),
         )
 
 
@@ -106,16 +122,37 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
 
     settings_class = MailchimpSettings
 
+    def endpoint_limits(self) -> Mapping[str, tuple[Limit, ...]]:
+        # "Each user account is permitted up to 10 simultaneous connections" (Marketing API
+        # fundamentals); Mailchimp publishes no request rate and sends no rate-limit headers.
+        return {"general": (Limit("connections", concurrent=self.settings.max_connections),)}
+
+    @property
+    def credential(self) -> str:
+        return self.settings.api_key
+
     def client_auth(self) -> dict[str, Any]:
         return {
             "credentials_hint": f"check the API key in {self.settings.api_key_env}",
+            "permission_hint": "the API key's user must be a Manager or Admin of the account",
             "auth": ("dsar", self.settings.api_key),
         }
 
     def _memberships(self, http: HttpClient, identity: Identity) -> Iterator[Membership]:
-        """The person's membership on each configured list that has them."""
-        member_hash = subscriber_hash(identity.email)
-        for list_id, list_name in self._lists(http):
+        """The person's membership of every audience that holds the address, in list order."""
+        email = identity.normalized_email
+        reply = http.request(
+            "GET", "/search-members", what="member search", params={"query": email}
+        )
+        exact = reply.as_object(reply.get(reply.json_object(), "exact_matches", dict), "matches")
+        list_ids = {
+            reply.get(member, "list_id", str)
+            for member in reply.objects(exact, "members")
+            if reply.get(member, "email_address", str).lower() == email
+        }
+        list_ids |= set(self.settings.list_ids)
+        member_hash = subscriber_hash(email)
+        for list_id in sorted(list_ids):
             reply = http.request(
                 "GET",
                 f"/lists/{quote(list_id, safe='')}/members/{member_hash}",
@@ -127,7 +164,7 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
             member = reply.json_object()
             yield Membership(
                 list_id=list_id,
-                list_name=list_name,
+                list_name=self._list_name(http, list_id),
                 member_id=reply.get(member, "id", str),
                 status=reply.get(member, "status", str),
                 email=reply.get(member, "email_address", str),
@@ -138,68 +175,121 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
                 record={k: v for k, v in member.items() if k != "_links"},
             )
 
-    def _lists(self, http: HttpClient) -> list[tuple[str, str]]:
-        """Each configured list id with its name; a list that is gone is a final error, since a
-        member lookup on it would wrongly say "not there"."""
-        lists = []
-        for list_id in self.settings.list_ids:
-            reply = http.request(
-                "GET",
-                f"/lists/{quote(list_id, safe='')}",
-                what="list read",
-                params={"fields": "id,name"},
-                accept=(404,),
-            )
-            if reply.status == 404:
-                raise http.error(f"Mailchimp has no list {list_id}: check list_ids")
-            lists.append((list_id, reply.get(reply.json_object(), "name", str)))
-        return lists
+    def _list_name(self, http: HttpClient, list_id: str) -> str:
+        reply = http.request(
+            "GET",
+            f"/lists/{quote(list_id, safe='')}",
+            what="list read",
+            params={"fields": "id,name"},
+            accept=(404,),
+        )
+        if reply.status == 404:
+            raise http.error(f"Mailchimp has no list {list_id}: check list_ids")
+        return reply.get(reply.json_object(), "name", str)
 
     # --- actions -------------------------------------------------------------------------------
+
+    def check(self) -> CheckReport:
+        report = CheckReport(SYSTEM)
+        with self._client() as http:
+            try:
+                http.request("GET", "/ping", what="ping")
+            except ConnectorError as error:
+                report.add("credentials", ok=False, message=str(error))
+                return report
+            report.add("credentials", ok=True, message="the API key is accepted")
+            reply = http.request("GET", "/lists", what="list of audiences", params={"count": 1000})
+            lists = reply.objects(reply.json_object(), "lists")
+            names = {reply.get(item, "id", str): reply.get(item, "name", str) for item in lists}
+            report.add(
+                "audiences",
+                ok=True,
+                message=f"the account has {len(names)} audience(s); every one is searched",
+            )
+            for list_id in self.settings.list_ids:
+                if list_id not in names:
+                    report.add(
+                        f"list {list_id}",
+                        ok=False,
+                        message=f"Mailchimp has no audience {list_id}: remove it from list_ids",
+                    )
+            for list_id, name in sorted(names.items()):
+                fields = http.request(
+                    "GET",
+                    f"/lists/{quote(list_id, safe='')}/merge-fields",
+                    what="merge field list",
+                    params={"count": 1000},
+                )
+                required = [
+                    fields.get(item, "tag", str)
+                    for item in fields.objects(fields.json_object(), "merge_fields")
+                    if fields.optional(item, "required", bool, False)
+                ]
+                if required:
+                    report.add(
+                        f"audience {name}",
+                        ok=True,
+                        message=f"requires {', '.join(required)}; updates skip that validation",
+                    )
+        return report
 
     def export(
         self, identity: Identity, sink: RecordSink, progress: ExportProgress | None = None
     ) -> ExportOutcome:
-        counter = CountingSink(sink)
+        resume = Resume(progress)
+        counter = CountingSink(sink, resume)
         with self._client() as http:
             for membership in self._memberships(http, identity):
-                counter.write("member", {**membership.record, "list_name": membership.list_name})
+                stream = f"list:{membership.list_id}:member"
+                if not resume.done(stream):
+                    counter.write(
+                        "member", {**membership.record, "list_name": membership.list_name}
+                    )
+                    resume.finish(stream)
                 for route, key in HISTORIES:
-                    for item in _pages(http, membership, route, key):
-                        counter.write(key, {**item, "list_id": membership.list_id})
+                    stream = f"list:{membership.list_id}:{route}"
+                    if resume.done(stream):
+                        continue
+                    start = int(resume.position(stream).get("offset", 0))
+                    for items, offset in _pages(http, membership, route, key, offset=start):
+                        for item in items:
+                            counter.write(key, {**item, "list_id": membership.list_id})
+                        resume.checkpoint(stream, {"offset": offset})
+                    resume.finish(stream)
         return counter.outcome()
 
     def erase(self, identity: Identity) -> Outcome:
-        member_hash = subscriber_hash(identity.email)
         changed = []
         with self._client() as http:
-            for list_id, list_name in self._lists(http):
+            for membership in self._memberships(http, identity):
                 reply = http.request(
                     "POST",
-                    f"/lists/{quote(list_id, safe='')}/members/{member_hash}"
-                    "/actions/delete-permanent",
+                    f"{membership.path}/actions/delete-permanent",
                     what="permanent deletion",
-                    # Not on the list, or deleted already: either way there is nothing to erase.
+                    # Deleted a moment ago: either way there is nothing left to erase.
                     accept=(404,),
                 )
                 if reply.status != 404:
-                    changed.append(f"list {list_name} ({list_id}): member deleted permanently")
+                    changed.append(f"{membership.label}: member deleted permanently")
         if not changed:
             return Outcome.nothing_found(Action.ERASE)
         return Outcome(
             Action.ERASE,
             OutcomeKind.ERASED,
-            summary=f"Deleted the member permanently from {len(changed)} list(s)",
+            summary=f"Deleted the member permanently from {len(changed)} audience(s); "
+            "Mailchimp keeps the address from being imported again",
             changed=changed,
         )
 
     def restrict(self, identity: Identity, *, reason: str) -> Outcome:
         tag = self.settings.restricted_tag
-        found, changed = False, []
+        found, changed, unsubscribed = False, [], []
         with self._client() as http:
             for membership in self._memberships(http, identity):
                 found = True
-                changed += _unsubscribe(http, membership)
+                if _unsubscribe(http, membership):
+                    unsubscribed.append(membership.list_name)
+                    changed.append(f"{membership.label}: unsubscribed")
                 if tag in membership.tags:
                     continue
                 http.request(
@@ -212,28 +302,42 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
         if not found:
             return Outcome.nothing_found(Action.RESTRICT)
         summary = "Stopped mailings and tagged the member" if changed else "Already restricted"
-        return Outcome(Action.RESTRICT, OutcomeKind.RESTRICTED, summary=summary, changed=changed)
+        return Outcome(
+            Action.RESTRICT,
+            OutcomeKind.RESTRICTED,
+            summary=summary,
+            changed=changed,
+            unsubscribed_from=unsubscribed,
+        )
 
     def rectify(self, identity: Identity, *, changes: Mapping[str, str]) -> Outcome:
         mapping = self.settings.merge_fields
         not_held = sorted(name for name in changes if name != "email" and name not in mapping)
         found, changed = False, []
+        corrections: dict[tuple[str, str, str], Correction] = {}
         with self._client() as http:
             for membership in self._memberships(http, identity):
                 found = True
                 current = membership.merge_fields
-                merge_fields = {
-                    mapping[name]: value
-                    for name, value in changes.items()
-                    if name in mapping and str(current.get(mapping[name]) or "") != value
-                }
+                merge_fields = {}
+                for name, value in changes.items():
+                    if name not in mapping:
+                        continue
+                    old = str(current.get(mapping[name]) or "")
+                    if old != value:
+                        merge_fields[mapping[name]] = value
+                        corrections[(name, old, value)] = Correction(name, old, value)
                 update: dict[str, Any] = {"merge_fields": merge_fields} if merge_fields else {}
                 new_email = changes.get("email", "").strip()
                 if new_email and new_email.lower() != membership.email.lower():
                     update["email_address"] = new_email
+                    key = ("email", membership.email, new_email)
+                    corrections[key] = Correction("email", membership.email, new_email)
                 if not update:
                     continue
-                http.request("PATCH", membership.path, what="member update", json=update)
+                http.request(
+                    "PATCH", membership.path, what="member update", params=UPDATE, json=update
+                )
                 corrected = [
                     *sorted(merge_fields),
                     *(["email"] if "email_address" in update else []),
@@ -242,34 +346,50 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
         if not found:
             return Outcome.nothing_found(Action.RECTIFY)
         return Outcome.rectified(
-            corrections=[], changed=changed, not_held=not_held, holder="Mailchimp"
+            corrections=list(corrections.values()),
+            changed=changed,
+            not_held=not_held,
+            holder="Mailchimp",
         )
 
     def object(self, identity: Identity) -> Outcome:
-        found, changed = False, []
+        found, changed, unsubscribed = False, [], []
         with self._client() as http:
             for membership in self._memberships(http, identity):
                 found = True
-                changed += _unsubscribe(http, membership)
+                if _unsubscribe(http, membership):
+                    unsubscribed.append(membership.list_name)
+                    changed.append(f"{membership.label}: unsubscribed")
         if not found:
             return Outcome.nothing_found(Action.OBJECT)
-        summary = "Unsubscribed from all lists" if changed else "Already unsubscribed"
-        return Outcome(Action.OBJECT, OutcomeKind.UNSUBSCRIBED, summary=summary, changed=changed)
+        summary = "Unsubscribed from every audience" if changed else "Already unsubscribed"
+        return Outcome(
+            Action.OBJECT,
+            OutcomeKind.UNSUBSCRIBED,
+            summary=summary,
+            changed=changed,
+            unsubscribed_from=unsubscribed,
+        )
 
 
-def _unsubscribe(http: HttpClient, membership: Membership) -> list[str]:
-    """Stop mailings to the member; what changed, if anything."""
+def _unsubscribe(http: HttpClient, membership: Membership) -> bool:
+    """Stop mailings to the member; whether anything changed."""
     if membership.status not in MAILABLE:
-        return []
-    http.request("PATCH", membership.path, what="member update", json={"status": "unsubscribed"})
-    return [f"{membership.label}: unsubscribed"]
+        return False
+    http.request(
+        "PATCH",
+        membership.path,
+        what="member update",
+        params=UPDATE,
+        json={"status": "unsubscribed"},
+    )
+    return True
 
 
 def _pages(
-    http: HttpClient, membership: Membership, route: str, key: str
-) -> Iterator[dict[str, Any]]:
-    """Every item of a member history, a page at a time."""
-    offset = 0
+    http: HttpClient, membership: Membership, route: str, key: str, *, offset: int
+) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """Every item of a member history a page at a time, each with the offset after it."""
     while True:
         reply = http.request(
             "GET",
@@ -279,8 +399,9 @@ def _pages(
         )
         data = reply.json_object()
         items = reply.objects(data, key)
-        yield from items
         offset += len(items)
+        if items:
+            yield items, offset
         total = reply.optional(data, "total_items", int, offset)
         if not items or offset >= total:
             return

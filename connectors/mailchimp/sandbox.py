@@ -1,9 +1,21 @@
 """A local stand-in for the Mailchimp Marketing API 3.0, loaded with the demo people.
 
-It serves under ``/3.0`` like the real API: lists, members by the MD5 hash of the lower-cased
-address, their activity feed, tags, notes and events, updates and permanent deletion. Auth is
-HTTP Basic with any user name and the API key as password (401 otherwise); errors are JSON
-problem documents; more than 10 simultaneous connections get 429 with no rate-limit headers.
+It serves under ``/3.0`` like the real API: ping, lists and their merge fields, the account-wide
+member search (``/search-members``: exact matches across every audience), members by the MD5
+hash of the lower-cased address (archived ones too, with status ``archived``), their activity
+feed, tags, notes and events, updates and permanent deletion. Auth is HTTP Basic with any user
+name and the API key as password (401 otherwise); errors are JSON problem documents; more than
+10 simultaneous connections get 429 with no rate-limit headers.
+
+What real audiences refuse, it refuses too: an update that leaves a required merge field empty
+is a 400 "Your merge fields were invalid." unless ``skip_merge_validation=true`` is sent; an API
+call that sets an unsubscribed, cleaned or archived member back to ``subscribed`` is a 400
+"Member In Compliance State" (only the person can resubscribe, through a double opt-in: set the
+status to ``pending`` and the person confirms). ``/__sandbox__/state`` shows for each
+membership how the person came to be subscribed (``subscribed_via``: ``import``,
+``hosted_form`` or ``double_opt_in``), so a re-subscription by the person can be told from an
+import. Demo action ``confirm_opt_in`` (``email``, ``list_id``) is the person clicking the
+confirmation link.
 """
 
 from __future__ import annotations
@@ -15,7 +27,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.demo_people import DEMO_PEOPLE, NEWSLETTER_LISTS, DemoPerson, at
+from connectors.demo_people import (
+    DEMO_PEOPLE,
+    NEWSLETTER_LISTS,
+    REQUIRED_MERGE_FIELDS,
+    DemoPerson,
+    at,
+)
 from connectors.sandbox_base import (
     BadRequest,
     Request,
@@ -29,7 +47,11 @@ from connectors.sandbox_base import (
 
 API_KEY = "demo0mailchimp0key-us21"
 MERGE_FIELDS = ("FNAME", "LNAME", "PHONE", "COMPANY", "ADDRESS", "BIRTHDAY")
-STATUSES = frozenset({"subscribed", "unsubscribed", "cleaned", "pending", "transactional"})
+STATUSES = frozenset(
+    {"subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"}
+)
+# Statuses from which only the person may resubscribe (Mailchimp's compliance state).
+COMPLIANCE_STATES = frozenset({"unsubscribed", "cleaned", "archived"})
 TITLES = {
     400: "Invalid Resource",
     401: "API Key Invalid",
@@ -56,6 +78,7 @@ class Member:
     merge_fields: dict[str, str]
     tags: list[str]
     notes: list[dict[str, Any]] = field(default_factory=list)
+    subscribed_via: str = "import"
 
     @property
     def hash(self) -> str:
@@ -125,7 +148,8 @@ class MailchimpSandbox(SandboxServer):
                     person=person,
                     list_id=list_id,
                     email=person.email,
-                    status="subscribed",
+                    status="archived" if list_id in person.newsletter_archived else "subscribed",
+                    subscribed_via="hosted_form" if person.newsletter_tags else "import",
                     merge_fields={
                         key: value
                         for key, value in (
@@ -153,6 +177,10 @@ class MailchimpSandbox(SandboxServer):
     def routes(self) -> list[Route]:
         member = "/lists/{list_id}/members/{subscriber_hash}"
         return [
+            route("GET", "/ping", self.ping),
+            route("GET", "/lists", self.all_lists),
+            route("GET", "/search-members", self.search_members),
+            route("GET", "/lists/{list_id}/merge-fields", self.merge_fields),
             route("GET", "/lists/{list_id}", self.read_list),
             route("GET", member, self.read_member),
             route("PATCH", member, self.update_member),
@@ -192,9 +220,19 @@ class MailchimpSandbox(SandboxServer):
             },
         )
 
-    def too_many(self, wait_s: float | None) -> Response:
+    def too_many(self, wait_s: float | None, limit_class: str = "general") -> Response:
         limit = self.config.max_concurrent or 10
         return self.error(429, f"You have exceeded the limit of {limit} simultaneous connections.")
+
+    def actions(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {"confirm_opt_in": self._confirm_opt_in}
+
+    def _confirm_opt_in(self, body: dict[str, Any]) -> dict[str, Any]:
+        member = self.members[str(body["list_id"])][subscriber_hash(str(body["email"]))]
+        if member.status != "pending":
+            raise BadRequest("Only a pending member can confirm a double opt-in")
+        member.status, member.subscribed_via = "subscribed", "double_opt_in"
+        return self.person_state({"email": member.email})
 
     def person_state(self, query: Mapping[str, str]) -> dict[str, Any]:
         email = query.get("email", "")
@@ -202,6 +240,7 @@ class MailchimpSandbox(SandboxServer):
         lists = {
             list_id: {
                 "status": members[key].status,
+                "subscribed_via": members[key].subscribed_via,
                 "tags": list(members[key].tags),
                 "merge_fields": dict(members[key].merge_fields),
             }
@@ -242,17 +281,66 @@ class MailchimpSandbox(SandboxServer):
 
     # --- routes ------------------------------------------------------------------------------
 
+    def ping(self, request: Request) -> Response:
+        return Response(200, {"health_status": "Everything's Chimpy!"})
+
+    def _list(self, list_id: str) -> dict[str, Any]:
+        return {
+            "id": list_id,
+            "web_id": int(hashlib.sha256(list_id.encode()).hexdigest()[:6], 16),
+            "name": NEWSLETTER_LISTS[list_id],
+            "stats": {"member_count": len(self.members[list_id])},
+        }
+
+    def all_lists(self, request: Request) -> Response:
+        lists = [self._list(list_id) for list_id in self.members]
+        return Response(200, {"lists": lists, "total_items": len(lists), "_links": []})
+
     def read_list(self, request: Request) -> Response:
         list_id = request.params["list_id"]
         if list_id not in self.members:
             return self.error(404, "The requested resource could not be found.")
+        return Response(200, self._list(list_id))
+
+    def merge_fields(self, request: Request) -> Response:
+        list_id = request.params["list_id"]
+        if list_id not in self.members:
+            return self.error(404, "The requested resource could not be found.")
+        required = REQUIRED_MERGE_FIELDS.get(list_id, ())
+        fields = [
+            {
+                "merge_id": number,
+                "tag": tag,
+                "name": tag.title(),
+                "type": "text",
+                "required": tag in required,
+                "list_id": list_id,
+            }
+            for number, tag in enumerate(MERGE_FIELDS, start=1)
+        ]
+        return Response(
+            200, {"merge_fields": fields, "list_id": list_id, "total_items": len(fields)}
+        )
+
+    def search_members(self, request: Request) -> Response:
+        """Exact matches of the address across every audience (``list_id`` narrows it)."""
+        query = request.arg("query").strip().lower()
+        if not query:
+            raise BadRequest("The resource submitted could not be validated: query is required")
+        only = request.arg("list_id")
+        exact = [
+            member.as_json()
+            for list_id, members in self.members.items()
+            if not only or list_id == only
+            for member in members.values()
+            if member.email.lower() == query
+        ]
         return Response(
             200,
             {
-                "id": list_id,
-                "web_id": int(hashlib.sha256(list_id.encode()).hexdigest()[:6], 16),
-                "name": NEWSLETTER_LISTS[list_id],
-                "stats": {"member_count": len(self.members[list_id])},
+                "exact_matches": {"members": exact, "total_items": len(exact)},
+                "full_search": {"members": [], "total_items": 0},
+                "_links": [],
             },
         )
 
@@ -268,9 +356,43 @@ class MailchimpSandbox(SandboxServer):
         status = body.get("status")
         if status is not None and status not in STATUSES:
             raise BadRequest("The resource submitted could not be validated: status is invalid")
+        if status == "subscribed" and member.status in COMPLIANCE_STATES:
+            return Response(
+                400,
+                {
+                    "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+                    "title": "Member In Compliance State",
+                    "status": 400,
+                    "detail": f"{member.email} is in a compliance state due to unsubscribe, "
+                    "bounce, or compliance review and cannot be subscribed.",
+                    "instance": new_id(),
+                },
+            )
         merge_fields = body.get("merge_fields", {})
         if not isinstance(merge_fields, dict) or not set(merge_fields) <= set(MERGE_FIELDS):
             raise BadRequest("Your merge fields were invalid.")
+        # The official client sends the flag as "True" (Python's bool in the query string).
+        if request.arg("skip_merge_validation").lower() != "true":
+            after = {**member.merge_fields, **merge_fields}
+            empty = [
+                tag
+                for tag in REQUIRED_MERGE_FIELDS.get(member.list_id, ())
+                if not str(after.get(tag) or "")
+            ]
+            if empty:
+                return Response(
+                    400,
+                    {
+                        "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+                        "title": "Invalid Resource",
+                        "status": 400,
+                        "detail": "Your merge fields were invalid.",
+                        "instance": new_id(),
+                        "errors": [
+                            {"field": tag, "message": "Please enter a value"} for tag in empty
+                        ],
+                    },
+                )
         email = body.get("email_address")
         if email is not None:
             if not isinstance(email, str) or "@" not in email:
@@ -284,6 +406,8 @@ class MailchimpSandbox(SandboxServer):
             self.members[member.list_id][member.hash] = member
         if status is not None:
             member.status = status
+            if status == "subscribed":
+                member.subscribed_via = "api"
         member.merge_fields.update({k: str(v) for k, v in merge_fields.items()})
         return Response(200, member.as_json())
 

@@ -26,8 +26,10 @@ from sqlalchemy import exc as sa_exc
 from connectors.base import (
     GENERIC_FIELDS,
     Action,
+    CheckReport,
     Connector,
     ConnectorError,
+    Correction,
     CountingSink,
     ExportOutcome,
     ExportProgress,
@@ -184,6 +186,20 @@ class SqlConnector(Connector):
                     counter.write(mapping.table, {k: _plain(v) for k, v in row._mapping.items()})
         return counter.outcome()
 
+    def check(self) -> CheckReport:
+        report = CheckReport(SYSTEM)
+        try:
+            with self._connect() as (_connection, tables):
+                for mapping, _table in tables:
+                    report.add(
+                        f"table {mapping.table}",
+                        ok=True,
+                        message="present, with every column the mapping names",
+                    )
+        except ConnectorError as error:
+            report.add("database", ok=False, message=str(error))
+        return report
+
     def erase(self, identity: Identity) -> Outcome:
         changed, kept = [], []
         with self._connect() as (connection, tables):
@@ -203,6 +219,16 @@ class SqlConnector(Connector):
                 before_write("commit of the erasure")
         if not changed:
             return Outcome.nothing_found(Action.ERASE)
+        if kept:
+            # Rows stay, with the identifying columns cleared or hashed.
+            return Outcome(
+                Action.ERASE,
+                OutcomeKind.ANONYMISED,
+                summary="Removed the person's identity from their rows; the rest is kept",
+                changed=changed,
+                remains=["rows_without_identity"],
+                details={"kept": kept},
+            )
         return Outcome(
             Action.ERASE,
             OutcomeKind.ERASED,
@@ -236,6 +262,7 @@ class SqlConnector(Connector):
         held = {name for mapping in self.settings.tables for name in mapping.fields}
         not_held = sorted(name for name in changes if name not in held)
         found, changed = False, []
+        corrections: dict[tuple[str, str, str], Correction] = {}
         with self._connect() as (connection, tables):
             for mapping, table in tables:
                 where = _matches(table, mapping, identity)
@@ -247,6 +274,17 @@ class SqlConnector(Connector):
                     for name, value in changes.items()
                     if name in mapping.fields
                 }
+                field_of = {column: name for name, column in mapping.fields.items()}
+                old_rows = connection.execute(
+                    sa.select(*(table.c[column] for column in values)).where(where)
+                ).all()
+                for row in old_rows:
+                    for column, new in values.items():
+                        old = row._mapping[column]
+                        old_text = "" if old is None else str(_plain(old))
+                        if old_text != new:
+                            key = (field_of[column], old_text, new)
+                            corrections[key] = Correction(field_of[column], old_text, new)
                 # The identity column goes last: the rows are found by its old value.
                 for column in sorted(values, key=lambda c: c == mapping.identity_column):
                     target = table.c[column]
@@ -262,7 +300,10 @@ class SqlConnector(Connector):
         if not found:
             return Outcome.nothing_found(Action.RECTIFY)
         return Outcome.rectified(
-            corrections=[], changed=changed, not_held=not_held, holder="the database"
+            corrections=list(corrections.values()),
+            changed=changed,
+            not_held=not_held,
+            holder="the database",
         )
 
     # --- the database --------------------------------------------------------------------------

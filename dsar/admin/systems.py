@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import (
     HttpRequest,
@@ -17,6 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from .. import transitions
+from ..connection_checks import check_system, describe
 from ..events import staff_actor
 from ..models import (
     DataSystem,
@@ -30,6 +31,19 @@ class DataSystemAdmin(admin.ModelAdmin[DataSystem]):
     list_display = ("name", "key", "connector", "enabled", "max_concurrency", "legal_hold_until")
     list_filter = ("connector", "enabled")
     search_fields = ("name", "key")
+    actions = ("check_connection",)
+
+    @admin.action(description=_("Check connection"))
+    def check_connection(self, request: HttpRequest, queryset: QuerySet[DataSystem]) -> None:
+        """Credentials, scopes and the custom fields each connector needs (created where the
+        system's API allows, e.g. HubSpot properties); what to fix otherwise."""
+        for system in queryset.order_by("name"):
+            report = check_system(system)
+            self.message_user(
+                request,
+                f"{system.name}: {describe(report)}",
+                messages.SUCCESS if report.ok else messages.ERROR,
+            )
 
 
 @admin.register(SystemRun)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from connectors.budget import LocalBudgetStore
 from connectors.demo_people import DEMO_PEOPLE, DemoPerson
 from connectors.http import RetryPolicy
 from connectors.sandbox_base import SandboxControl, SandboxServer
@@ -30,6 +31,42 @@ class Records:
         return json.dumps(self.items).lower()
 
 
+class Checkpoints:
+    """An export's sink and progress as the app keeps them: records become durable together
+    with the cursor at each checkpoint; what an attempt wrote after its last checkpoint is
+    lost when it stops (``abandon``), as a killed worker's partial page is."""
+
+    def __init__(self) -> None:
+        self.kept: list[tuple[str, dict[str, Any]]] = []
+        self.pending: list[tuple[str, dict[str, Any]]] = []
+        self._cursor: dict[str, Any] = {}
+        self.checkpoints = 0
+
+    @property
+    def cursor(self) -> Mapping[str, Any]:
+        return self._cursor
+
+    def checkpoint(self, cursor: Mapping[str, Any]) -> None:
+        # Round-tripped through JSON, as the app stores it.
+        self._cursor = json.loads(json.dumps(cursor))
+        self.kept += self.pending
+        self.pending = []
+        self.checkpoints += 1
+
+    def write(self, category: str, record: Mapping[str, Any]) -> None:
+        self.pending.append((category, dict(record)))
+
+    def abandon(self) -> None:
+        self.pending = []
+
+    def finish(self) -> None:
+        self.kept += self.pending
+        self.pending = []
+
+    def of(self, category: str) -> list[dict[str, Any]]:
+        return [record for kind, record in self.kept if kind == category]
+
+
 def others_than(person: DemoPerson) -> list[str]:
     """Strings that identify the other demo people: their addresses and surnames."""
     return [
@@ -49,6 +86,12 @@ def records() -> Records:
 @pytest.fixture
 def sleeps() -> list[float]:
     return []
+
+
+@pytest.fixture
+def budget() -> LocalBudgetStore:
+    """A budget store of the test's own, so no test spends another's budget."""
+    return LocalBudgetStore()
 
 
 @pytest.fixture

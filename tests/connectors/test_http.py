@@ -7,12 +7,14 @@ import email.utils
 import socket
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from connectors.base import ConnectorError
-from connectors.http import HttpClient, RetryPolicy
+from connectors.base import ConnectorError, RateLimited
+from connectors.budget import Limit, LocalBudgetStore, Rate
+from connectors.http import Budgets, HttpClient, RetryPolicy
 from connectors.sandbox_base import Raw, Request, Response, Route, SandboxServer, route
 
 
@@ -36,7 +38,7 @@ class ScriptedServer(SandboxServer):
     def error(self, status: int, message: str) -> Response:
         return Response(status, {"message": message})
 
-    def too_many(self, wait_s: float | None) -> Response:
+    def too_many(self, wait_s: float | None, limit_class: str = "general") -> Response:
         return Response(429, {"message": "slow down"})
 
     def person_state(self, query: Mapping[str, str]) -> dict[str, Any]:
@@ -115,11 +117,10 @@ def test_final_errors_are_never_tried_again(
     assert sleeps == []
 
 
-@pytest.mark.parametrize("status", [401, 403])
 def test_rejected_credentials_are_final_and_say_what_to_check(
-    scripted: ScriptedServer, client: HttpClient, status: int
+    scripted: ScriptedServer, client: HttpClient
 ) -> None:
-    scripted.script = [Response(status, {})]
+    scripted.script = [Response(401, {})]
 
     with pytest.raises(ConnectorError) as caught:
         client.request("GET", "/thing", what="thing read")
@@ -127,8 +128,52 @@ def test_rejected_credentials_are_final_and_say_what_to_check(
     assert not caught.value.retryable
     assert caught.value.system == "Scripted"
     assert str(caught.value) == (
-        f"Scripted rejected the credentials (HTTP {status}) on the thing read: check SCRIPTED_TOKEN"
+        "Scripted rejected the credentials (HTTP 401) on the thing read: check SCRIPTED_TOKEN"
     )
+
+
+def test_a_refused_permission_sends_staff_to_the_permission_not_the_credentials(
+    scripted: ScriptedServer, retry: RetryPolicy
+) -> None:
+    scripted.script = [Response(403, {"message": "This app lacks the crm.objects.contacts.write"})]
+    with (
+        HttpClient(
+            system="Scripted",
+            base_url=scripted.base_url,
+            timeout_s=0.5,
+            credentials_hint="check SCRIPTED_TOKEN",
+            permission_hint="give the app the write scope",
+            retry=retry,
+        ) as http,
+        pytest.raises(ConnectorError) as caught,
+    ):
+        http.request("POST", "/thing", what="thing update", json={})
+
+    assert not caught.value.retryable
+    assert str(caught.value) == (
+        "Scripted refused permission for the thing update (HTTP 403): This app lacks the "
+        "crm.objects.contacts.write: give the app the write scope"
+    )
+
+
+def test_a_403_that_names_bad_credentials_is_a_credentials_error(
+    scripted: ScriptedServer, retry: RetryPolicy
+) -> None:
+    scripted.script = [Response(403, {"errors": ["The API username or key is invalid."]})]
+    with (
+        HttpClient(
+            system="Scripted",
+            base_url=scripted.base_url,
+            timeout_s=0.5,
+            credentials_hint="check SCRIPTED_TOKEN",
+            credential_markers=("API username or key is invalid",),
+            retry=retry,
+        ) as http,
+        pytest.raises(ConnectorError) as caught,
+    ):
+        http.request("GET", "/thing", what="thing read")
+
+    assert str(caught.value).startswith("Scripted rejected the credentials (HTTP 403)")
 
 
 def test_retry_after_in_seconds_is_waited_out(
@@ -164,15 +209,16 @@ def test_discourse_exact_wait_seconds_beat_its_fixed_retry_after_minute(
     assert sleeps == [4.0]
 
 
-def test_a_wait_beyond_the_cap_goes_back_to_the_caller_at_once(
+def test_a_wait_beyond_the_cap_goes_back_to_the_caller_at_once_as_only_waiting(
     scripted: ScriptedServer, client: HttpClient, sleeps: list[float]
 ) -> None:
     scripted.script = [Response(429, {}, headers={"Retry-After": "120"})]
 
-    with pytest.raises(ConnectorError) as caught:
+    with pytest.raises(RateLimited) as caught:
         client.request("GET", "/thing", what="thing read")
 
     assert caught.value.retryable
+    assert caught.value.waiting_only
     assert caught.value.retry_after == 120
     assert "try again in 120 s" in str(caught.value)
     assert sleeps == []
@@ -254,3 +300,63 @@ def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:
     policy = RetryPolicy(backoff_s=0.5, max_backoff_s=3.0, jitter=lambda: 0.0)
 
     assert [policy.backoff(attempt) for attempt in (1, 2, 3, 4, 5)] == [0.25, 0.5, 1.0, 1.5, 1.5]
+
+
+def budgeted(server: ScriptedServer, *, limits: list[Limit], store: LocalBudgetStore) -> HttpClient:
+    return HttpClient(
+        system="Scripted",
+        base_url=server.base_url,
+        timeout_s=2,
+        credentials_hint="",
+        retry=RetryPolicy(max_wait_s=1.0, slot_poll_s=0.01),
+        budgets=Budgets(store=store, account="scripted:test", limits={"general": limits}),
+    )
+
+
+def test_the_budget_spaces_requests_so_the_server_sees_no_more_than_its_rate(
+    scripted: ScriptedServer,
+) -> None:
+    scripted.configure(rate_limit={"requests": 5, "window_s": 0.5})
+    store = LocalBudgetStore()
+    with budgeted(scripted, limits=[Limit("api", rate=Rate(5, 0.5))], store=store) as http:
+        for _ in range(12):
+            http.request("GET", "/thing", what="thing read")
+
+    stats = scripted.stats()["limits"]["general"]
+    assert stats["rejected"] == 0
+    assert stats["max_in_window"] <= 5
+    assert stats["accepted"] == 12
+
+
+def test_a_budget_wait_beyond_the_cap_is_rate_limited_without_a_request(
+    scripted: ScriptedServer,
+) -> None:
+    store = LocalBudgetStore()
+    with budgeted(scripted, limits=[Limit("api", rate=Rate(2, 60))], store=store) as http:
+        http.request("GET", "/thing", what="thing read")
+        http.request("GET", "/thing", what="thing read")
+        with pytest.raises(RateLimited) as caught:
+            http.request("GET", "/thing", what="thing read")
+
+    assert caught.value.waiting_only
+    assert 55 < caught.value.retry_after <= 63.5
+    assert "the run continues then" in str(caught.value)
+    assert len(scripted.calls()) == 2
+
+
+def test_a_connection_cap_holds_requests_back_until_a_slot_frees(
+    scripted: ScriptedServer,
+) -> None:
+    scripted.configure(latency_s=0.1)
+    store = LocalBudgetStore()
+
+    def one(_: int) -> int:
+        with budgeted(scripted, limits=[Limit("conn", concurrent=2)], store=store) as http:
+            return http.request("GET", "/thing", what="thing read").status
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses_seen = list(pool.map(one, range(6)))
+
+    assert statuses_seen == [200] * 6
+    assert scripted.stats()["max_in_flight"] <= 2
+    assert store.holders("scripted:test:conn") == 0

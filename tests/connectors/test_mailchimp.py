@@ -9,10 +9,19 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.base import ConnectorError, Identity
-from connectors.demo_people import ADA, BEN, FIRST_LIST, NEWSLETTER_LISTS, NORA, SECOND_LIST
+from connectors.base import ConnectorError, Correction, Identity, OutcomeKind
+from connectors.budget import LocalBudgetStore
+from connectors.demo_people import (
+    ADA,
+    BEN,
+    CONFIGURED_LISTS,
+    EVENTS_LIST,
+    FIRST_LIST,
+    NORA,
+    SECOND_LIST,
+)
 from connectors.http import RetryPolicy
-from connectors.mailchimp.connector import MailchimpConnector
+from connectors.mailchimp.connector import MailchimpConnector, subscriber_hash
 from connectors.mailchimp.sandbox import API_KEY, MailchimpSandbox
 from connectors.sandbox_base import SandboxControl, SandboxServer
 
@@ -41,10 +50,10 @@ def make_connector(
 ) -> MailchimpConnector:
     config: dict[str, Any] = {
         "base_url": sandbox.base_url,
-        "list_ids": list_ids or list(NEWSLETTER_LISTS),
+        "list_ids": list(CONFIGURED_LISTS) if list_ids is None else list_ids,
     }
     return MailchimpConnector.from_config(
-        config, secrets={"MAILCHIMP_API_KEY": api_key}, retry=retry
+        config, secrets={"MAILCHIMP_API_KEY": api_key}, retry=retry, budget=LocalBudgetStore()
     )
 
 
@@ -55,14 +64,18 @@ def mailchimp(
     return make_connector(sandbox, retry)
 
 
-def test_export_of_ada_holds_her_membership_history_on_both_lists_and_nobody_elses(
+def test_export_of_ada_holds_her_membership_history_on_every_audience_and_nobody_elses(
     mailchimp: MailchimpConnector, records: Records
 ) -> None:
     outcome = mailchimp.export(ADA_ID, records)
 
     assert outcome.found
-    assert outcome.counts == {"member": 2, "activity": 24, "tags": 4, "notes": 4, "events": 4}
-    assert {member["list_id"] for member in records.of("member")} == {FIRST_LIST, SECOND_LIST}
+    assert outcome.counts == {"member": 3, "activity": 36, "tags": 6, "notes": 6, "events": 6}
+    assert {member["list_id"] for member in records.of("member")} == {
+        FIRST_LIST,
+        SECOND_LIST,
+        EVENTS_LIST,
+    }
     assert records.of("member")[0]["merge_fields"]["LNAME"] == "Lovelace"
     for other in others_than(ADA):
         assert other not in records.text()
@@ -73,8 +86,10 @@ def test_export_finds_the_member_whatever_the_case_of_the_address(
 ) -> None:
     outcome = mailchimp.export(Identity(email="  Ben.Newsletter@Example.ORG "), records)
 
-    assert outcome.counts["member"] == 1
+    # Subscribed to one audience, archived in the other: both hold his data.
+    assert outcome.counts["member"] == 2
     assert records.of("member")[0]["email_address"] == BEN.email
+    assert {m["status"] for m in records.of("member")} == {"subscribed", "archived"}
 
 
 def test_export_of_a_person_mailchimp_does_not_know_finds_nothing(
@@ -95,19 +110,32 @@ def test_export_of_a_long_activity_history_is_read_a_page_at_a_time(
     assert api_calls(control, "/activity-feed") == 5
 
 
-def test_erase_deletes_the_member_permanently_from_every_list(
+def test_erase_deletes_the_member_from_every_audience_even_one_the_settings_do_not_name(
     mailchimp: MailchimpConnector, control: SandboxControl
 ) -> None:
+    """Issue 11: a member of another audience stayed subscribed while erasure said done."""
     outcome = mailchimp.erase(ADA_ID)
 
-    assert outcome.found
+    assert outcome.kind == OutcomeKind.ERASED
     assert outcome.changed == [
         f"list Newsletter ({FIRST_LIST}): member deleted permanently",
+        f"list Events ({EVENTS_LIST}): member deleted permanently",
         f"list Product updates ({SECOND_LIST}): member deleted permanently",
     ]
     state = control.state(email=ADA.email)
     assert state["exists"] is False
-    assert state["deleted_permanently"] == sorted([FIRST_LIST, SECOND_LIST])
+    assert state["deleted_permanently"] == sorted([FIRST_LIST, SECOND_LIST, EVENTS_LIST])
+
+
+def test_an_archived_membership_is_found_and_erased(
+    mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    outcome = mailchimp.erase(Identity(email=BEN.email))
+
+    assert len(outcome.changed) == 2
+    assert control.state(email=BEN.email)["deleted_permanently"] == sorted(
+        [FIRST_LIST, SECOND_LIST]
+    )
 
 
 def test_erase_of_unknown_person_succeeds_with_nothing_found(
@@ -126,22 +154,27 @@ def test_erasing_twice_deletes_each_membership_once(
     second = mailchimp.erase(ADA_ID)
 
     assert not second.found
-    assert api_calls(control, "/actions/delete-permanent", status=204) == 2
+    assert api_calls(control, "/actions/delete-permanent", status=204) == 3
 
 
-def test_restrict_stops_mailings_and_tags_the_member_once(
+def test_restrict_stops_mailings_on_every_audience_despite_a_required_merge_field(
     mailchimp: MailchimpConnector, control: SandboxControl
 ) -> None:
+    """Issue 11: Events requires ADDRESS, which Ada never gave; without
+    skip_merge_validation Mailchimp refuses every update of her membership there."""
     first = mailchimp.restrict(ADA_ID, reason="DSAR-2026-000002")
     second = mailchimp.restrict(ADA_ID, reason="DSAR-2026-000002")
 
-    assert len(first.changed) == 4
+    assert first.kind == OutcomeKind.RESTRICTED
+    assert first.unsubscribed_from == ["Newsletter", "Events", "Product updates"]
+    assert len(first.changed) == 6
     assert second.summary == "Already restricted"
+    assert second.unsubscribed_from == []
     for membership in control.state(email=ADA.email)["lists"].values():
         assert membership["status"] == "unsubscribed"
         assert "processing-restricted" in membership["tags"]
     writes = [c for c in control.calls() if c["method"] in ("PATCH", "POST")]
-    assert len(writes) == 4
+    assert len(writes) == 6
 
 
 def test_rectify_corrects_merge_fields_and_names_the_fields_mailchimp_lacks(
@@ -154,7 +187,12 @@ def test_rectify_corrects_merge_fields_and_names_the_fields_mailchimp_lacks(
 
     assert outcome.changed == [
         f"list Newsletter ({FIRST_LIST}): COMPANY, LNAME corrected",
+        f"list Events ({EVENTS_LIST}): COMPANY, LNAME corrected",
         f"list Product updates ({SECOND_LIST}): COMPANY, LNAME corrected",
+    ]
+    assert outcome.corrections == [
+        Correction("last_name", "Lovelace", "King"),
+        Correction("company", "Analytical Engines Ltd", "Analytical Engines plc"),
     ]
     assert outcome.not_held_fields == ["country"]
     for membership in control.state(email=ADA.email)["lists"].values():
@@ -169,8 +207,10 @@ def test_rectify_of_the_address_moves_the_member_to_the_new_one(
 
     assert outcome.changed == [
         f"list Newsletter ({FIRST_LIST}): email corrected",
+        f"list Events ({EVENTS_LIST}): email corrected",
         f"list Product updates ({SECOND_LIST}): email corrected",
     ]
+    assert outcome.corrections == [Correction("email", ADA.email, "ada.king@example.com")]
     assert control.state(email="ada.king@example.com")["exists"]
     assert not control.state(email=ADA.email)["exists"]
 
@@ -181,23 +221,63 @@ def test_object_unsubscribes_from_every_list_once(
     outcome = mailchimp.object(Identity(email=BEN.email))
     again = mailchimp.object(Identity(email=BEN.email))
 
+    assert outcome.kind == OutcomeKind.UNSUBSCRIBED
     assert outcome.changed == [f"list Newsletter ({FIRST_LIST}): unsubscribed"]
+    assert outcome.unsubscribed_from == ["Newsletter"]
+    assert again.kind == OutcomeKind.UNSUBSCRIBED
     assert again.summary == "Already unsubscribed"
     assert control.state(email=BEN.email)["lists"][FIRST_LIST]["status"] == "unsubscribed"
     assert [c["method"] for c in control.calls()].count("PATCH") == 1
 
 
-def test_a_configured_list_that_does_not_exist_is_a_final_error(
+def test_check_names_a_configured_list_that_does_not_exist_and_required_merge_fields(
     sandbox: SandboxServer, control: SandboxControl, retry: RetryPolicy
 ) -> None:
     connector = make_connector(sandbox, retry, list_ids=[FIRST_LIST, "0000000000"])
 
-    with pytest.raises(ConnectorError) as caught:
-        connector.erase(ADA_ID)
+    report = connector.check()
 
-    assert not caught.value.retryable
-    assert str(caught.value) == "Mailchimp has no list 0000000000: check list_ids"
-    assert control.state(email=ADA.email)["exists"]
+    assert not report.ok
+    messages = {item.name: item.message for item in report.items}
+    assert messages["list 0000000000"] == (
+        "Mailchimp has no audience 0000000000: remove it from list_ids"
+    )
+    assert messages["audience Events"] == "requires ADDRESS; updates skip that validation"
+
+
+def test_mailchimp_refuses_to_resubscribe_through_the_api_only_the_persons_opt_in_does(
+    sandbox: SandboxServer, mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    mailchimp.object(Identity(email=BEN.email))
+    url = f"{sandbox.base_url}/lists/{FIRST_LIST}/members/{subscriber_hash(BEN.email)}"
+
+    refused = httpx.patch(url, auth=("any", API_KEY), json={"status": "subscribed"})
+    pending = httpx.patch(url, auth=("any", API_KEY), json={"status": "pending"})
+    control.act("confirm_opt_in", email=BEN.email, list_id=FIRST_LIST)
+
+    assert refused.status_code == 400
+    assert refused.json()["title"] == "Member In Compliance State"
+    assert pending.status_code == 200
+    membership = control.state(email=BEN.email)["lists"][FIRST_LIST]
+    assert (membership["status"], membership["subscribed_via"]) == ("subscribed", "double_opt_in")
+
+
+def test_an_update_leaving_a_required_merge_field_empty_is_refused_without_the_skip(
+    sandbox: SandboxServer, control: SandboxControl
+) -> None:
+    url = f"{sandbox.base_url}/lists/{EVENTS_LIST}/members/{subscriber_hash(ADA.email)}"
+
+    refused = httpx.patch(url, auth=("any", API_KEY), json={"status": "unsubscribed"})
+    skipped = httpx.patch(
+        url,
+        auth=("any", API_KEY),
+        params={"skip_merge_validation": "true"},
+        json={"status": "unsubscribed"},
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == [{"field": "ADDRESS", "message": "Please enter a value"}]
+    assert skipped.status_code == 200
 
 
 def test_a_rate_limited_call_is_tried_again_and_succeeds(
@@ -215,7 +295,8 @@ def test_a_rate_limited_call_is_tried_again_and_succeeds(
 def test_more_than_ten_simultaneous_connections_get_429_without_rate_limit_headers(
     sandbox: SandboxServer, control: SandboxControl
 ) -> None:
-    control.configure(latency_s=0.3)
+    # Long enough that all twelve are in progress together, even on a busy machine.
+    control.configure(latency_s=1.0)
     url = f"{sandbox.base_url}/lists/{FIRST_LIST}"
 
     with ThreadPoolExecutor(max_workers=12) as pool:
@@ -258,7 +339,7 @@ def test_a_malformed_reply_is_a_final_error_naming_mailchimp(
         mailchimp.export(ADA_ID, records)
 
     assert not caught.value.retryable
-    assert str(caught.value).startswith("Mailchimp sent a malformed reply to the list read")
+    assert str(caught.value).startswith("Mailchimp sent a malformed reply to the member search")
 
 
 def test_settings_say_which_setting_or_secret_is_missing() -> None:
@@ -266,7 +347,8 @@ def test_settings_say_which_setting_or_secret_is_missing() -> None:
         MailchimpConnector.from_config(
             {"base_url": "https://us21.api.mailchimp.com/3.0"}, secrets={}
         )
-    with pytest.raises(ConnectorError, match="Mailchimp setting 'list_ids' is missing"):
+    with pytest.raises(ConnectorError, match="'list_ids' must be a list of texts"):
         MailchimpConnector.from_config(
-            {"base_url": "https://us21.api.mailchimp.com/3.0"}, secrets={"MAILCHIMP_API_KEY": "k"}
+            {"base_url": "https://us21.api.mailchimp.com/3.0", "list_ids": "a1b2"},
+            secrets={"MAILCHIMP_API_KEY": "k"},
         )

@@ -29,7 +29,7 @@ def test_each_connector_declares_what_it_can_do_itself() -> None:
     supports = {key: get_connector_class(key).supports for key in CONNECTORS}
 
     assert supports["hubspot"] == supports["mailchimp"] == set(Action)
-    assert supports["discourse"] == {Action.EXPORT, Action.ERASE, Action.RESTRICT}
+    assert supports["discourse"] == {Action.EXPORT, Action.ERASE, Action.RESTRICT, Action.OBJECT}
     assert supports["sql"] == {Action.EXPORT, Action.ERASE, Action.RESTRICT, Action.RECTIFY}
     assert supports["manual"] == frozenset()
 

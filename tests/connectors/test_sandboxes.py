@@ -67,7 +67,7 @@ def test_state_tells_whether_a_person_exists_and_their_flags(urls: dict[str, str
         control.reset()
 
         assert control.state(email=ADA.email)["suspended"] is False
-        assert control.state(email="nora.nobody@example.com") == {"exists": False}
+        assert control.state(email="nora.nobody@example.com")["exists"] is False
 
 
 def test_latency_can_be_limited_to_the_calls_a_pattern_finds(urls: dict[str, str]) -> None:

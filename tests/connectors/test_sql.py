@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.base import Action, ConnectorError, Identity
+from connectors.base import Action, ConnectorError, Correction, Identity, OutcomeKind
 from connectors.demo_people import (
     ADA,
     DEMO_PEOPLE,
@@ -163,6 +163,8 @@ def test_erase_can_clear_and_hash_columns_and_keep_others(database: Database) ->
     assert row["organization"] == hashlib.sha256(ADA.company.encode()).hexdigest()
     assert row["country"] == "United Kingdom"
     assert outcome.details["kept"] == [f"{TRIAL_TABLE}.country"]
+    assert outcome.kind == OutcomeKind.ANONYMISED
+    assert outcome.remains == ["rows_without_identity"]
     assert "Lovelace" not in " ".join(outcome.changed)
     assert again.summary == "nothing found"
 
@@ -201,11 +203,17 @@ def test_rectify_maps_generic_fields_to_columns_and_corrects_the_email_last(
         f"{TRIAL_TABLE}: email corrected in 1 row(s)",
     ]
     assert outcome.not_held_fields == ["name"]
+    assert outcome.corrections == [
+        Correction("last_name", "Lovelace", "King"),
+        Correction("phone", ADA.phone, "+44 20 7946 0000"),
+        Correction("email", ADA.email, "ada.king@example.com"),
+    ]
     row = database.row_of("ada.king@example.com")
     assert row is not None
     assert (row["surname"], row["telephone"]) == ("King", "+44 20 7946 0000")
     again = connector.rectify(Identity(email="ada.king@example.com"), changes=changes)
     assert again.changed == []
+    assert again.corrections == []
 
 
 def test_an_unknown_table_is_a_final_error(database: Database) -> None:
