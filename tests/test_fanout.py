@@ -87,11 +87,11 @@ def test_access_for_a_person_known_everywhere_gathers_every_system_and_waits_for
         "hr-files",
     }
     for task in tasks:
-        page = client.get(reverse("admin:dsar_manualtask_change", args=[task.pk]))
+        page = client.get(reverse("admin:dsar_manualtask_change", args=[task.pk]), follow=True)
         assert html.escape(task.instructions) in page.content.decode()
         response = client.post(
-            reverse("admin:dsar_manualtask_change", args=[task.pk]),
-            {"outcome": "Searched; nothing held on this person."},
+            reverse("admin:dsar_manualtask_complete", args=[task.pk]),
+            {"result": "not_held", "internal_note": "Searched; nothing held on this person."},
         )
         assert response.status_code == 302
     case = wait_for_status(case, CaseStatus.COMPLETED, timeout=10)

@@ -105,7 +105,8 @@ def test_retrying_a_system_and_completing_manual_work_need_a_working_role(role: 
 
     retry = client.post(reverse("admin:dsar_systemrun_retry", args=[failed.pk]))
     done = client.post(
-        reverse("admin:dsar_manualtask_change", args=[task.pk]), {"outcome": "Nothing held."}
+        reverse("admin:dsar_manualtask_complete", args=[task.pk]),
+        {"result": "not_held", "internal_note": "Nothing held."},
     )
     failed.refresh_from_db()
     task.refresh_from_db()
@@ -226,7 +227,9 @@ def test_the_purge_leaves_no_personal_detail_and_an_intact_event_chain(settings)
     )
     issue_verification(old)
     run = SystemRunFactory(case=old, status=RunStatus.SUCCEEDED)
-    ManualTask.objects.create(run=run, team="HR", instructions="x", outcome="Gone Person's file")
+    ManualTask.objects.create(
+        run=run, team="HR", instructions="x", internal_note="Gone Person's file"
+    )
     with transaction.atomic():
         append_event(old, actor=SYSTEM, action="completed", data={"to": "completed"})
     recent = CaseFactory(status=CaseStatus.COMPLETED, closed_at=now - dt.timedelta(days=30))
@@ -239,7 +242,7 @@ def test_the_purge_leaves_no_personal_detail_and_an_intact_event_chain(settings)
     assert old.purged_at is not None
     assert (old.type, old.status, old.received_at, old.due_date) != (None, None, None, None)
     assert not Verification.objects.filter(case=old).exists()
-    assert ManualTask.objects.get(run=run).outcome == ""
+    assert ManualTask.objects.get(run=run).internal_note == ""
     for event in Event.objects.filter(case=old):
         assert "Gone" not in str(event.data) and "gone.person" not in str(event.data)
     assert verify_chain(old.pk) is None
