@@ -8,12 +8,14 @@ the code base reads ``os.environ``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import django_stubs_ext
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 # Lets admin and queryset classes be subscripted for the type checker at run time too.
@@ -178,6 +180,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dsar.tasks.delete_expired_artifacts_task",
         "schedule": 60 * 60,
     },
+    "anchor-event-chains": {
+        "task": "dsar.anchors.anchor_chains_task",
+        "schedule": crontab(hour=2, minute=15),
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------------
@@ -255,10 +261,39 @@ DSAR = {
     "RUN_BACKOFF_MAX_SECONDS": env.float("DSAR_RUN_BACKOFF_MAX_SECONDS", default=600.0),
     "CONTROLLER_NAME": env.str("DSAR_CONTROLLER_NAME", default="DSAR Desk demo controller"),
     "CONTROLLER_CONTACT": env.str("DSAR_CONTROLLER_CONTACT", default=DEFAULT_FROM_EMAIL),
+    # Where each case's chain head is anchored daily (append-only; write-once in production).
+    "AUDIT_ANCHOR_FILE": env.str(
+        "DSAR_AUDIT_ANCHOR_FILE", default=str(VAR_DIR / "audit" / "anchors.jsonl")
+    ),
 }
 # Connectors read their secrets (API tokens, database URLs) from environment variables whose
 # names their DataSystem's settings give; this mapping is the one door to them.
 CONNECTOR_SECRETS = os.environ
+
+
+def _key_ring(variable: str, purpose: str) -> list[tuple[str, str]]:
+    """``id:secret`` pairs, comma-separated, the current key first (see dsar.keys)."""
+    raw = env.str(variable, default="")
+    if not raw and not PRODUCTION:
+        raw = f"dev:dev-only-{purpose}-key-never-use-in-production"
+    keys = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key_id, _colon, secret = item.partition(":")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", key_id) or not secret:
+            raise ImproperlyConfigured(f"{variable}: write each key as id:secret")
+        if key_id == "secret-key":
+            raise ImproperlyConfigured(f"{variable}: the key id 'secret-key' is reserved")
+        keys.append((key_id, secret))
+    return keys
+
+
+# One key ring per purpose, kept out of the database and apart from SECRET_KEY (dsar.keys).
+# In production they must be set (a system check says so); the demo uses fixed dev keys.
+DSAR_KEYS = {
+    "audit": _key_ring("DSAR_AUDIT_KEYS", "audit"),
+    "suppression": _key_ring("DSAR_SUPPRESSION_KEYS", "suppression"),
+    "certificate": _key_ring("DSAR_CERTIFICATE_KEYS", "certificate"),
+}
 
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
 

@@ -141,7 +141,8 @@ def send_download_code(link: DownloadLink, *, code: str) -> None:
         _send(
             case,
             template="download_code",
-            subject=gettext("Your code: %(code)s") % {"code": code},
+            # The code stays in the body: subject lines show on lock screens and in logs.
+            subject=gettext("Your code for request %(reference)s") % {"reference": case.reference},
             tag="download-code",
             context={"code": code, "minutes": settings.DSAR["DOWNLOAD_CODE_TTL_MINUTES"]},
         )

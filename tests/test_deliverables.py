@@ -159,7 +159,7 @@ def make_link(case, media: Path, *, kind: str = ArtifactKind.EXPORT_ZIP, content
 def open_with_code(client: Client, token: str, captured) -> None:
     with captured(execute=True):
         client.post(reverse("dsar:download", args=[token]), {"send_code": "1"})
-    code = re.search(r"(\d{6})$", mail.outbox[-1].subject).group(1)
+    code = re.search(r"^(\d{6})$", mail.outbox[-1].body, re.MULTILINE).group(1)
     response = client.post(reverse("dsar:download", args=[token]), {"code": code})
     assert response.status_code == 302
 
@@ -196,7 +196,7 @@ def test_a_code_survives_only_a_few_wrong_guesses(
     token = make_link(case, media)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("dsar:download", args=[token]), {"send_code": "1"})
-    code = re.search(r"(\d{6})$", mail.outbox[-1].subject).group(1)
+    code = re.search(r"^(\d{6})$", mail.outbox[-1].body, re.MULTILINE).group(1)
     wrong = "111111" if code != "111111" else "222222"
     for _ in range(downloads.MAX_CODE_ATTEMPTS):
         client.post(reverse("dsar:download", args=[token]), {"code": wrong})

@@ -18,6 +18,10 @@ def test_production_settings_pass_check_deploy_without_a_warning() -> None:
         "DSAR_ENV": "production",
         "SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-0123456789",
         "ALLOWED_HOSTS": "dsar.example.com",
+        **{
+            f"DSAR_{purpose}_KEYS": f"2026:{purpose.lower()}-" + "k" * 40
+            for purpose in ("AUDIT", "SUPPRESSION", "CERTIFICATE")
+        },
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
     }
     result = subprocess.run(
@@ -45,6 +49,21 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_to_start_without_its_audit_keys() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
+    env.update(DSAR_ENV="production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="dsar.example.com")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "dsar.E101" in result.stderr and "DSAR_AUDIT_KEYS" in result.stderr
 
 
 def test_the_compose_file_runs_web_worker_beat_redis_and_postgres() -> None:
