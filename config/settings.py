@@ -18,6 +18,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from connectors.settings import ConnectorSecrets, SecretPolicy
+
 # Lets admin and queryset classes be subscripted for the type checker at run time too.
 django_stubs_ext.monkeypatch()
 
@@ -267,8 +269,45 @@ DSAR = {
     ),
 }
 # Connectors read their secrets (API tokens, database URLs) from environment variables whose
-# names their DataSystem's settings give; this mapping is the one door to them.
-CONNECTOR_SECRETS = os.environ
+# names their DataSystem's settings give; this mapping is the one door to them, and it holds
+# only the allowed ones: names starting DSAR_SECRET_, and the names listed here. The product's
+# own secrets can never be listed. DSAR_PINNED_SECRET_HOSTS pins a secret to the hosts it may
+# be sent to: "DSAR_SECRET_HUBSPOT_TOKEN=api.hubapi.com;DSAR_SECRET_X=a.example|b.example".
+_OWN_SECRETS = {
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "EMAIL_URL",
+    "ANYMAIL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "DSAR_AUDIT_KEYS",
+    "DSAR_SUPPRESSION_KEYS",
+    "DSAR_CERTIFICATE_KEYS",
+}
+_allowed_secret_names = frozenset(env.list("DSAR_ALLOWED_SECRET_NAMES", default=[]))
+if _allowed_secret_names & _OWN_SECRETS:
+    raise ImproperlyConfigured(
+        "DSAR_ALLOWED_SECRET_NAMES may not list the product's own secrets: "
+        + ", ".join(sorted(_allowed_secret_names & _OWN_SECRETS))
+    )
+
+
+def _secret_hosts(raw: str) -> dict[str, frozenset[str]]:
+    pins = {}
+    for item in filter(None, (part.strip() for part in raw.split(";"))):
+        name, _equals, hosts = item.partition("=")
+        pins[name.strip()] = frozenset(h.strip().lower() for h in hosts.split("|") if h.strip())
+    return pins
+
+
+CONNECTOR_SECRETS = ConnectorSecrets(
+    os.environ,
+    policy=SecretPolicy(
+        names=_allowed_secret_names,
+        hosts=_secret_hosts(env.str("DSAR_PINNED_SECRET_HOSTS", default="")),
+    ),
+)
 
 
 def _key_ring(variable: str, purpose: str) -> list[tuple[str, str]]:

@@ -24,9 +24,9 @@ from connectors.mailchimp import sandbox as mailchimp
 from connectors.sandbox_base import CONTROL_PREFIX, SandboxServer
 
 SANDBOX_SECRETS: dict[str, str] = {
-    "HUBSPOT_TOKEN": hubspot.TOKEN,
-    "MAILCHIMP_API_KEY": mailchimp.API_KEY,
-    "DISCOURSE_API_KEY": discourse.API_KEY,
+    "DSAR_SECRET_HUBSPOT_TOKEN": hubspot.TOKEN,
+    "DSAR_SECRET_MAILCHIMP_API_KEY": mailchimp.API_KEY,
+    "DSAR_SECRET_DISCOURSE_API_KEY": discourse.API_KEY,
 }
 
 _running: dict[str, SandboxServer] = {}
@@ -82,17 +82,20 @@ def sandbox_system_configs(urls: Mapping[str, str]) -> dict[str, dict[str, Any]]
     return {
         "hubspot": {
             "base_url": urls["hubspot"],
-            "token_env": "HUBSPOT_TOKEN",
+            "allow_private_network": True,
+            "token_env": "DSAR_SECRET_HUBSPOT_TOKEN",
             "subscription_ids": list(CRM_SUBSCRIPTIONS),
         },
         "mailchimp": {
             "base_url": urls["mailchimp"],
-            "api_key_env": "MAILCHIMP_API_KEY",
+            "allow_private_network": True,
+            "api_key_env": "DSAR_SECRET_MAILCHIMP_API_KEY",
             "list_ids": list(NEWSLETTER_LISTS),
         },
         "discourse": {
             "base_url": urls["discourse"],
-            "api_key_env": "DISCOURSE_API_KEY",
+            "allow_private_network": True,
+            "api_key_env": "DSAR_SECRET_DISCOURSE_API_KEY",
             "api_username": discourse.API_USERNAME,
             "erase_mode": "anonymize",
         },

@@ -238,7 +238,7 @@ class DataSystem(models.Model):
     """One place that holds personal data, and the connector that drives it.
 
     ``config`` holds the connector's settings; secrets are never stored here, only the names of
-    the environment variables that hold them (e.g. ``"token_env": "HUBSPOT_TOKEN"``).
+    the environment variables that hold them (e.g. ``"token_env": "DSAR_SECRET_HUBSPOT_TOKEN"``).
     """
 
     key = models.SlugField(_("key"), unique=True)

@@ -143,10 +143,10 @@ class Sandboxes:
     @property
     def secrets(self) -> dict[str, str]:
         return {
-            "HUBSPOT_TOKEN": self.hubspot.token,
-            "MAILCHIMP_API_KEY": self.mailchimp.api_key,
-            "DISCOURSE_API_KEY": self.discourse.api_key,
-            "TRIAL_DATABASE_URL": self.trial_url,
+            "DSAR_SECRET_HUBSPOT_TOKEN": self.hubspot.token,
+            "DSAR_SECRET_MAILCHIMP_API_KEY": self.mailchimp.api_key,
+            "DSAR_SECRET_DISCOURSE_API_KEY": self.discourse.api_key,
+            "DSAR_SECRET_TRIAL_DATABASE_URL": self.trial_url,
         }
 
 

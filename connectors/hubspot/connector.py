@@ -68,7 +68,9 @@ class HubSpotSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, secrets: Mapping[str, str]) -> Self:
         read = SettingsReader(SYSTEM, config, secrets=secrets)
-        token, token_env = read.secret("token_env", default_env="HUBSPOT_TOKEN", what="token")
+        token, token_env = read.secret(
+            "token_env", default_env="DSAR_SECRET_HUBSPOT_TOKEN", what="token"
+        )
         return cls(
             base_url=read.base_url(),
             token=token,

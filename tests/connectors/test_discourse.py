@@ -37,9 +37,14 @@ def make_connector(
     api_key: str = API_KEY,
     erase_mode: str = "anonymize",
 ) -> DiscourseConnector:
-    config = {"base_url": sandbox.base_url, "api_username": "system", "erase_mode": erase_mode}
+    config = {
+        "base_url": sandbox.base_url,
+        "allow_private_network": True,
+        "api_username": "system",
+        "erase_mode": erase_mode,
+    }
     return DiscourseConnector.from_config(
-        config, secrets={"DISCOURSE_API_KEY": api_key}, retry=retry
+        config, secrets={"DSAR_SECRET_DISCOURSE_API_KEY": api_key}, retry=retry
     )
 
 
@@ -204,7 +209,7 @@ def test_a_wrong_api_key_is_a_final_error_naming_discourse_and_the_variable(
     assert not caught.value.retryable
     message = str(caught.value)
     assert message.startswith("Discourse rejected the credentials (HTTP 403)")
-    assert "check the API key in DISCOURSE_API_KEY" in message
+    assert "check the API key in DSAR_SECRET_DISCOURSE_API_KEY" in message
     assert len(control.calls()) == 1
 
 
@@ -225,5 +230,5 @@ def test_settings_refuse_an_unknown_erase_mode() -> None:
     with pytest.raises(ConnectorError, match="'erase_mode' must be one of: anonymize, delete"):
         DiscourseConnector.from_config(
             {"base_url": "https://forum.example.com", "erase_mode": "shred"},
-            secrets={"DISCOURSE_API_KEY": "k"},
+            secrets={"DSAR_SECRET_DISCOURSE_API_KEY": "k"},
         )

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         )
         created, updated = load_register()
         self.stderr.write(f"register: {created} activities created, {updated} updated")
-        trial_url = settings.CONNECTOR_SECRETS.get("TRIAL_DATABASE_URL")
+        trial_url = settings.CONNECTOR_SECRETS.get("DSAR_SECRET_TRIAL_DATABASE_URL")
         if trial_url:
             create_trial_database(trial_url)
         user_model = get_user_model()
