@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 import httpx
 
 from .base import Connector, ConnectorError
+from .netguard import AddressRefused, GuardedTransport, NetworkPolicy
 
 T = TypeVar("T")
 
@@ -119,6 +120,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         retry: RetryPolicy | None = None,
+        network: NetworkPolicy | None = None,
     ) -> None:
         self.system = system
         self.credentials_hint = credentials_hint
@@ -130,6 +132,8 @@ class HttpClient:
             headers=dict(headers or {}),
             auth=auth,
             follow_redirects=False,
+            # Public addresses only (unless the system is on-premises), checked at connect time.
+            transport=GuardedTransport(network, budget_s=3 * timeout_s),
         )
 
     def __enter__(self) -> HttpClient:
@@ -186,6 +190,8 @@ class HttpClient:
     ) -> Reply | ConnectorError:
         try:
             response = self._client.request(method, path, params=params, json=body)
+        except AddressRefused as exc:
+            return self.error(f"{self.system} was not contacted for the {what}: {exc}")
         except httpx.TimeoutException:
             return self.error(
                 f"{self.system} did not answer the {what} within {self.timeout_s:g} s",
@@ -295,9 +301,16 @@ class HttpConnector(Connector, Generic[SettingsT]):
 
     settings_class: ClassVar[type[Any]]
 
-    def __init__(self, settings: SettingsT, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: SettingsT,
+        *,
+        retry: RetryPolicy | None = None,
+        network: NetworkPolicy | None = None,
+    ) -> None:
         self.settings = settings
         self.retry = retry
+        self.network = network
 
     @classmethod
     def from_config(
@@ -307,7 +320,13 @@ class HttpConnector(Connector, Generic[SettingsT]):
         secrets: Mapping[str, str],
         retry: RetryPolicy | None = None,
     ) -> Self:
-        return cls(cls.settings_class.from_config(config, secrets=secrets), retry=retry)
+        try:
+            network = NetworkPolicy.from_config(config)
+        except ValueError as error:
+            raise ConnectorError(str(error), retryable=False, system=cls.display_name) from None
+        return cls(
+            cls.settings_class.from_config(config, secrets=secrets), retry=retry, network=network
+        )
 
     def client_auth(self) -> dict[str, Any]:
         """``credentials_hint`` and ``headers`` or ``auth`` for the HttpClient."""
@@ -319,5 +338,6 @@ class HttpConnector(Connector, Generic[SettingsT]):
             base_url=self.settings.base_url,
             timeout_s=self.settings.timeout_s,
             retry=self.retry,
+            network=self.network,
             **self.client_auth(),
         )
