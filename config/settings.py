@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the client's address, and forwarded headers only from trusted proxies.
+    "dsar.clientaddr.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -70,7 +72,10 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # Static files straight from the application server, compressed and cached for ever.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -251,7 +256,11 @@ DSAR = {
     # A closed case keeps its personal details this long (never under 24 months: CCPA §7101).
     "CASE_RETENTION_DAYS": max(env.int("DSAR_CASE_RETENTION_DAYS", default=3 * 365), 731),
     "TEAM_EMAIL": env.str("DSAR_TEAM_EMAIL", default="privacy-team@example.com"),
+    # Failed staff sign-ins allowed per user name, and per client address.
     "ADMIN_LOGIN_RATE": env.str("DSAR_ADMIN_LOGIN_RATE", default="10/15m"),
+    "ADMIN_LOGIN_IP_RATE": env.str("DSAR_ADMIN_LOGIN_IP_RATE", default="50/15m"),
+    # The reverse proxies (addresses or networks) whose X-Forwarded-For and -Proto we believe.
+    "TRUSTED_PROXIES": env.list("DSAR_TRUSTED_PROXIES", default=[]),
     # Only tests and local set-ups let status callbacks reach private or loopback addresses.
     "CALLBACK_ALLOW_PRIVATE": env.bool("DSAR_CALLBACK_ALLOW_PRIVATE", default=False),
     "CONTROLLER_ID": env.str("DSAR_CONTROLLER_ID", default="dsar-desk"),
@@ -334,7 +343,8 @@ DSAR_KEYS = {
     "certificate": _key_ring("DSAR_CERTIFICATE_KEYS", "certificate"),
 }
 
-RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
+# Every rate limit keyed on "ip" uses the client address behind the trusted proxies.
+RATELIMIT_IP_META_KEY = "dsar.clientaddr.client_address"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -12,6 +12,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
+from ..clientaddr import client_address
 from ..models import ApiScope, ApiToken
 
 
@@ -82,6 +83,9 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
     """A rate per token (settings: REST_FRAMEWORK DEFAULT_THROTTLE_RATES['token'])."""
 
     scope = "token"
+
+    def get_ident(self, request: Request) -> str:
+        return client_address(request)
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = request.auth
