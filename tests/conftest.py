@@ -314,13 +314,34 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
+# Reports every Content-Security-Policy violation on the console, where the fixture sees it
+# (Chromium also logs most of them there itself).
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error("Content Security Policy violation: " + event.violatedDirective + " "
+    + event.blockedURI + " at " + event.sourceFile + ":" + event.lineNumber);
+});
+"""
+
+
 @pytest.fixture
 def page(chromium: Any) -> Iterator[Any]:
+    """A page in a fresh browser context; the test fails if any page of it reports a
+    Content-Security-Policy violation."""
     context = chromium.new_context(locale="en-GB")
+    violations: list[str] = []
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
+    context.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 def assert_accessible(page: Any) -> None:
