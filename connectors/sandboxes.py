@@ -23,6 +23,9 @@ from connectors.hubspot import sandbox as hubspot
 from connectors.mailchimp import sandbox as mailchimp
 from connectors.sandbox_base import CONTROL_PREFIX, SandboxServer
 
+# The environment variable holding the CRM's token (a name, not the token).
+HUBSPOT_VARIABLE = "DSAR_SECRET_HUBSPOT_TOKEN"
+
 SANDBOX_SECRETS: dict[str, str] = {
     "DSAR_SECRET_HUBSPOT_TOKEN": hubspot.TOKEN,
     "DSAR_SECRET_MAILCHIMP_API_KEY": mailchimp.API_KEY,
@@ -83,7 +86,7 @@ def sandbox_system_configs(urls: Mapping[str, str]) -> dict[str, dict[str, Any]]
         "hubspot": {
             "base_url": urls["hubspot"],
             "allow_private_network": True,
-            "token_env": "DSAR_SECRET_HUBSPOT_TOKEN",
+            "token_env": HUBSPOT_VARIABLE,
             "subscription_ids": list(CRM_SUBSCRIPTIONS),
         },
         "mailchimp": {

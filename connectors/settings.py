@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 from .base import ConnectorError
 
-SECRET_PREFIX = "DSAR_SECRET_"  # noqa: S105 (a name prefix, not a password)
+SECRET_PREFIX = "DSAR_SECRET_"  # noqa: S105  # nosec B105  # a name prefix, not a password
 # A setting with a name ending so names the environment variable that holds a secret.
-SECRET_SETTING_SUFFIX = "_env"  # noqa: S105 (a name suffix, not a password)
+SECRET_SETTING_SUFFIX = "_env"  # noqa: S105  # nosec B105  # a name suffix, not a password
 
 
 @dataclass(frozen=True)

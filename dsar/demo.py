@@ -19,6 +19,9 @@ from connectors.demo_people import (
 
 from .models import DataSystem
 
+# The environment variable holding the CRM's token (a name, not the token).
+HUBSPOT_VARIABLE = "DSAR_SECRET_HUBSPOT_TOKEN"
+
 MANUAL_SYSTEMS: list[dict[str, Any]] = [
     {
         "key": "business-cards",
@@ -89,7 +92,7 @@ def create_demo_systems(
             "config": {
                 "base_url": hubspot_url,
                 "allow_private_network": True,
-                "token_env": "DSAR_SECRET_HUBSPOT_TOKEN",
+                "token_env": HUBSPOT_VARIABLE,
                 "subscription_ids": list(CRM_SUBSCRIPTIONS),
             },
             "portable_categories": ["contact"],

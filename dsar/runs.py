@@ -117,7 +117,8 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
             .count()
         )
         if running >= system.max_concurrency:
-            return Claim(claimed=False, retry_in=random.uniform(0.5, 2.0))  # noqa: S311
+            # Jitter, not a secret.
+            return Claim(claimed=False, retry_in=random.uniform(0.5, 2.0))  # noqa: S311  # nosec B311
         run.status = RunStatus.RUNNING
         run.lease_until = now + dt.timedelta(seconds=settings.DSAR["RUN_LEASE_SECONDS"])
         run.attempts += 1
@@ -317,7 +318,8 @@ def _record_error(run: SystemRun, error: ConnectorError) -> RunResult:
         settings.DSAR["RUN_BACKOFF_SECONDS"] * 2 ** (run.attempts - 1),
         settings.DSAR["RUN_BACKOFF_MAX_SECONDS"],
     )
-    delay = max(random.uniform(backoff / 2, backoff), error.retry_after or 0)  # noqa: S311
+    # Jitter against retry herds, not a secret.
+    delay = max(random.uniform(backoff / 2, backoff), error.retry_after or 0)  # noqa: S311  # nosec B311
     SystemRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         status=RunStatus.PENDING, lease_until=None, last_error=message
     )

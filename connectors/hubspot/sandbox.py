@@ -25,7 +25,7 @@ from connectors.sandbox_base import (
     route,
 )
 
-TOKEN = "demo-hubspot-token"  # noqa: S105 (the sandbox's public demo token)
+TOKEN = "demo-hubspot-token"  # noqa: S105  # nosec B105  # the sandbox's public demo token
 
 # name → (label, type, field type)
 PROPERTIES: dict[str, tuple[str, str, str]] = {

@@ -25,10 +25,16 @@ from .errors import ERRORS, Conflict
 from .serializers import ActionInput, CaseDetailOutput, CaseFilter, CaseInput, CaseOutput
 
 
-def api_actor(request: Request) -> str:
+def api_token(request: Request) -> ApiToken:
+    """The key the request was authenticated with (every API route requires one)."""
     token = request.auth
-    assert isinstance(token, ApiToken)
-    return f"api:{token.name}"
+    if not isinstance(token, ApiToken):
+        raise exceptions.NotAuthenticated()
+    return token
+
+
+def api_actor(request: Request) -> str:
+    return f"api:{api_token(request).name}"
 
 
 class ScopedView(APIView):
@@ -79,8 +85,7 @@ class CaseList(ScopedView, generics.GenericAPIView[Case]):
         data = CaseInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        token = request.auth
-        assert isinstance(token, ApiToken)
+        token = api_token(request)
         if values["identity_verified"] and not (
             token.trusted_identity
             and request.user.is_staff
