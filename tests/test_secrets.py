@@ -120,3 +120,11 @@ def test_staff_see_which_secret_each_system_sends_to_which_host(admin_client) ->
     assert "DSAR_SECRET_HUBSPOT_TOKEN is sent to api.hubapi.com" in listing
     page = admin_client.get(reverse("admin:dsar_datasystem_change", args=[system.pk]))
     assert "DSAR_SECRET_HUBSPOT_TOKEN is sent to api.hubapi.com" in page.content.decode()
+
+
+def test_an_on_premises_network_must_be_a_network(admin_client) -> None:
+    response = admin_client.post(
+        reverse("admin:dsar_datasystem_add"), system_form(allowed_networks=["not-a-network"])
+    )
+    assert "&#x27;allowed_networks&#x27;:" in response.content.decode()
+    assert not DataSystem.objects.exists()

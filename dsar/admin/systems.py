@@ -20,6 +20,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from connectors.netguard import NetworkPolicy
 from connectors.registry import available_keys
 from connectors.settings import policy_of, secret_names, secret_problems
 
@@ -77,6 +78,10 @@ class DataSystemForm(forms.ModelForm[DataSystem]):
                 problems.append(str(_("'base_url' must be an http(s) URL with a host.")))
         if not isinstance(config.get("allow_private_network", False), bool):
             problems.append(str(_("'allow_private_network' must be true or false.")))
+        try:
+            NetworkPolicy.from_config(config)
+        except ValueError as error:
+            problems.append(f"'allowed_networks': {error}")
         problems += secret_problems(config, policy_of(settings.CONNECTOR_SECRETS))
         for problem in problems:
             self.add_error("config", problem)
