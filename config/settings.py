@@ -7,6 +7,7 @@ the code base reads ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -243,6 +244,19 @@ STORAGES = {
 }
 
 # --- The product's own rules ----------------------------------------------------------------
+
+
+def _networks(variable: str) -> list[str]:
+    """Addresses or networks, comma-separated, each checked here rather than at a request."""
+    values: list[str] = env.list(variable, default=[])
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{variable}: {error}") from None
+    return values
+
+
 DSAR = {
     "VERIFICATION_TTL_HOURS": env.int("DSAR_VERIFICATION_TTL_HOURS", default=72),
     "UNVERIFIED_CASE_TTL_DAYS": env.int("DSAR_UNVERIFIED_CASE_TTL_DAYS", default=14),
@@ -262,7 +276,7 @@ DSAR = {
     "ADMIN_LOGIN_RATE": env.str("DSAR_ADMIN_LOGIN_RATE", default="10/15m"),
     "ADMIN_LOGIN_IP_RATE": env.str("DSAR_ADMIN_LOGIN_IP_RATE", default="50/15m"),
     # The reverse proxies (addresses or networks) whose X-Forwarded-For and -Proto we believe.
-    "TRUSTED_PROXIES": env.list("DSAR_TRUSTED_PROXIES", default=[]),
+    "TRUSTED_PROXIES": _networks("DSAR_TRUSTED_PROXIES"),
     # Only tests and local set-ups let status callbacks reach private or loopback addresses.
     "CALLBACK_ALLOW_PRIVATE": env.bool("DSAR_CALLBACK_ALLOW_PRIVATE", default=False),
     "CONTROLLER_ID": env.str("DSAR_CONTROLLER_ID", default="dsar-desk"),
