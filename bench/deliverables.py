@@ -37,7 +37,7 @@ def configure(workdir: Path) -> None:
             "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
             "CELERY_BROKER_URL": "filesystem://localhost/",
-            "TRIAL_DATABASE_URL": f"sqlite:///{workdir / 'trial.sqlite3'}",
+            "DSAR_SECRET_TRIAL_DATABASE_URL": f"sqlite:///{workdir / 'trial.sqlite3'}",
         }
     )
     for folder in ("broker/queue", "broker/control", "results", "media"):
@@ -62,7 +62,7 @@ def gather(workdir: Path) -> tuple[int, int]:
     os.environ.update(SANDBOX_SECRETS)
     urls = start_all(rate_limits=False)
     try:
-        create_trial_database(os.environ["TRIAL_DATABASE_URL"])
+        create_trial_database(os.environ["DSAR_SECRET_TRIAL_DATABASE_URL"])
         create_demo_systems(
             hubspot_url=urls["hubspot"],
             mailchimp_url=urls["mailchimp"],

@@ -113,10 +113,10 @@ def main() -> None:
     worker = WorkerProcess(
         env={
             **os.environ,
-            "HUBSPOT_TOKEN": sandboxes["hubspot"].token,
-            "MAILCHIMP_API_KEY": sandboxes["mailchimp"].api_key,
-            "DISCOURSE_API_KEY": sandboxes["discourse"].api_key,
-            "TRIAL_DATABASE_URL": trial_url,
+            "DSAR_SECRET_HUBSPOT_TOKEN": sandboxes["hubspot"].token,
+            "DSAR_SECRET_MAILCHIMP_API_KEY": sandboxes["mailchimp"].api_key,
+            "DSAR_SECRET_DISCOURSE_API_KEY": sandboxes["discourse"].api_key,
+            "DSAR_SECRET_TRIAL_DATABASE_URL": trial_url,
         },
         log=workdir / "worker.log",
         concurrency=len(systems),

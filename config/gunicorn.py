@@ -17,3 +17,6 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms client=%({x-r
 # is a stuck worker, which gunicorn replaces.
 timeout = 120
 graceful_timeout = 30
+# The access log's atoms (path, request line) with the subject's secrets redacted, before any
+# format sees them (dsar.logfilters).
+logger_class = "dsar.logfilters.RedactingGunicornLogger"

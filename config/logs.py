@@ -74,7 +74,11 @@ def build_logging(*, log_format: str, level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "dsar.logcontext.ContextFilter"}},
+        "filters": {
+            "context": {"()": "dsar.logcontext.ContextFilter"},
+            # Tokens and keys out of every line, the access log's included (dsar.logfilters).
+            "redact_secrets": {"()": "dsar.logfilters.RedactSecrets"},
+        },
         "formatters": {
             "json": {"()": "config.logs.JsonFormatter"},
             "text": {"()": "config.logs.TextFormatter"},
@@ -84,7 +88,7 @@ def build_logging(*, log_format: str, level: str) -> dict[str, Any]:
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": log_format,
-                "filters": ["context"],
+                "filters": ["redact_secrets", "context"],
             }
         },
         "root": {"handlers": ["console"], "level": level},

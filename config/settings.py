@@ -7,18 +7,22 @@ the code base reads ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import django_stubs_ext
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.logs import FORMATS as LOG_FORMATS
 from config.logs import build_logging
+from connectors.settings import ConnectorSecrets, SecretPolicy
 
 # Lets admin and queryset classes be subscripted for the type checker at run time too.
 django_stubs_ext.monkeypatch()
@@ -77,6 +81,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: answers /health/ before host validation and the HTTPS redirect, for local probes.
     "config.health.HealthCheckMiddleware",
+    # First: the client's address, and forwarded headers only from trusted proxies.
+    "dsar.clientaddr.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -85,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 if PRODUCTION:
@@ -221,6 +228,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dsar.tasks.delete_expired_artifacts_task",
         "schedule": 60 * 60,
     },
+    "anchor-event-chains": {
+        "task": "dsar.anchors.anchor_chains_task",
+        "schedule": crontab(hour=2, minute=15),
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------------
@@ -273,6 +284,19 @@ STORAGES = {
 }
 
 # --- The product's own rules ----------------------------------------------------------------
+
+
+def _networks(variable: str) -> list[str]:
+    """Addresses or networks, comma-separated, each checked here rather than at a request."""
+    values: list[str] = env.list(variable, default=[])
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{variable}: {error}") from None
+    return values
+
+
 DSAR = {
     "VERIFICATION_TTL_HOURS": env.int("DSAR_VERIFICATION_TTL_HOURS", default=72),
     "UNVERIFIED_CASE_TTL_DAYS": env.int("DSAR_UNVERIFIED_CASE_TTL_DAYS", default=14),
@@ -301,7 +325,11 @@ DSAR = {
     # A closed case keeps its personal details this long (never under 24 months: CCPA §7101).
     "CASE_RETENTION_DAYS": max(env.int("DSAR_CASE_RETENTION_DAYS", default=3 * 365), 731),
     "TEAM_EMAIL": env.str("DSAR_TEAM_EMAIL", default="privacy-team@example.com"),
+    # Failed staff sign-ins allowed per user name, and per client address.
     "ADMIN_LOGIN_RATE": env.str("DSAR_ADMIN_LOGIN_RATE", default="10/15m"),
+    "ADMIN_LOGIN_IP_RATE": env.str("DSAR_ADMIN_LOGIN_IP_RATE", default="50/15m"),
+    # The reverse proxies (addresses or networks) whose X-Forwarded-For and -Proto we believe.
+    "TRUSTED_PROXIES": _networks("DSAR_TRUSTED_PROXIES"),
     # Only tests and local set-ups let status callbacks reach private or loopback addresses.
     "CALLBACK_ALLOW_PRIVATE": env.bool("DSAR_CALLBACK_ALLOW_PRIVATE", default=False),
     "CONTROLLER_ID": env.str("DSAR_CONTROLLER_ID", default="dsar-desk"),
@@ -315,6 +343,10 @@ DSAR = {
     "RUN_BACKOFF_MAX_SECONDS": env.float("DSAR_RUN_BACKOFF_MAX_SECONDS", default=600.0),
     "CONTROLLER_NAME": env.str("DSAR_CONTROLLER_NAME", default="DSAR Desk demo controller"),
     "CONTROLLER_CONTACT": env.str("DSAR_CONTROLLER_CONTACT", default=DEFAULT_FROM_EMAIL),
+    # Where each case's chain head is anchored daily (append-only; write-once in production).
+    "AUDIT_ANCHOR_FILE": env.str(
+        "DSAR_AUDIT_ANCHOR_FILE", default=str(VAR_DIR / "audit" / "anchors.jsonl")
+    ),
 }
 # --- Timings: one source, and the relations that keep them consistent ------------------------
 # - A run's task is killed (hard limit) before its lease lapses, so no two workers ever run it at
@@ -362,10 +394,73 @@ if PRODUCTION and DSAR_TEST_CRASH_AT:
 RATELIMIT_FAIL_OPEN = True
 
 # Connectors read their secrets (API tokens, database URLs) from environment variables whose
-# names their DataSystem's settings give; this mapping is the one door to them.
-CONNECTOR_SECRETS = os.environ
+# names their DataSystem's settings give; this mapping is the one door to them, and it holds
+# only the allowed ones: names starting DSAR_SECRET_, and the names listed here. The product's
+# own secrets can never be listed. DSAR_PINNED_SECRET_HOSTS pins a secret to the hosts it may
+# be sent to: "DSAR_SECRET_HUBSPOT_TOKEN=api.hubapi.com;DSAR_SECRET_X=a.example|b.example".
+_OWN_SECRETS = {
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "EMAIL_URL",
+    "ANYMAIL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "DSAR_AUDIT_KEYS",
+    "DSAR_SUPPRESSION_KEYS",
+    "DSAR_CERTIFICATE_KEYS",
+}
+_allowed_secret_names = frozenset(env.list("DSAR_ALLOWED_SECRET_NAMES", default=[]))
+if _allowed_secret_names & _OWN_SECRETS:
+    raise ImproperlyConfigured(
+        "DSAR_ALLOWED_SECRET_NAMES may not list the product's own secrets: "
+        + ", ".join(sorted(_allowed_secret_names & _OWN_SECRETS))
+    )
 
-RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
+
+def _secret_hosts(raw: str) -> dict[str, frozenset[str]]:
+    pins = {}
+    for item in filter(None, (part.strip() for part in raw.split(";"))):
+        name, _equals, hosts = item.partition("=")
+        pins[name.strip()] = frozenset(h.strip().lower() for h in hosts.split("|") if h.strip())
+    return pins
+
+
+CONNECTOR_SECRETS = ConnectorSecrets(
+    os.environ,
+    policy=SecretPolicy(
+        names=_allowed_secret_names,
+        hosts=_secret_hosts(env.str("DSAR_PINNED_SECRET_HOSTS", default="")),
+    ),
+)
+
+
+def _key_ring(variable: str, purpose: str) -> list[tuple[str, str]]:
+    """``id:secret`` pairs, comma-separated, the current key first (see dsar.keys)."""
+    raw = env.str(variable, default="")
+    if not raw and not PRODUCTION:
+        raw = f"dev:dev-only-{purpose}-key-never-use-in-production"
+    keys = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key_id, _colon, secret = item.partition(":")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", key_id) or not secret:
+            raise ImproperlyConfigured(f"{variable}: write each key as id:secret")
+        if key_id == "secret-key":
+            raise ImproperlyConfigured(f"{variable}: the key id 'secret-key' is reserved")
+        keys.append((key_id, secret))
+    return keys
+
+
+# One key ring per purpose, kept out of the database and apart from SECRET_KEY (dsar.keys).
+# In production they must be set (a system check says so); the demo uses fixed dev keys.
+DSAR_KEYS = {
+    "audit": _key_ring("DSAR_AUDIT_KEYS", "audit"),
+    "suppression": _key_ring("DSAR_SUPPRESSION_KEYS", "suppression"),
+    "certificate": _key_ring("DSAR_CERTIFICATE_KEYS", "certificate"),
+}
+
+# Every rate limit keyed on "ip" uses the client address behind the trusted proxies.
+RATELIMIT_IP_META_KEY = "dsar.clientaddr.client_address"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -394,6 +489,23 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security -------------------------------------------------------------------------------
+# Content-Security-Policy (django-csp): scripts, styles, fonts and connections from this site
+# only, no inline script or style anywhere (the public pages, the admin and the API docs all
+# work under it), no plugins, no framing, forms posting only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

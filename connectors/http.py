@@ -26,6 +26,7 @@ import httpx
 
 from .base import Connector, ConnectorError, RateLimited, before_write
 from .budget import BudgetStore, Limit, budget_key, budget_store, scaled_limits
+from .netguard import AddressRefused, GuardedTransport, NetworkPolicy
 
 T = TypeVar("T")
 
@@ -143,6 +144,7 @@ class HttpClient:
         auth: tuple[str, str] | None = None,
         retry: RetryPolicy | None = None,
         budgets: Budgets | None = None,
+        network: NetworkPolicy | None = None,
     ) -> None:
         self.system = system
         self.credentials_hint = credentials_hint
@@ -159,6 +161,8 @@ class HttpClient:
             headers=dict(headers or {}),
             auth=auth,
             follow_redirects=False,
+            # Public addresses only (unless the system is on-premises), checked at connect time.
+            transport=GuardedTransport(network, budget_s=3 * timeout_s),
         )
 
     def __enter__(self) -> HttpClient:
@@ -275,6 +279,8 @@ class HttpClient:
     ) -> Reply | ConnectorError:
         try:
             response = self._client.request(method, path, params=params, json=body)
+        except AddressRefused as exc:
+            return self.error(f"{self.system} was not contacted for the {what}: {exc}")
         except httpx.TimeoutException:
             return self.error(
                 f"{self.system} did not answer the {what} within {self.timeout_s:g} s",
@@ -399,11 +405,13 @@ class HttpConnector(Connector, Generic[SettingsT]):
         *,
         retry: RetryPolicy | None = None,
         budget: BudgetStore | None = None,
+        network: NetworkPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.retry = retry
         # Without a store of the app's (Redis), this process's own budgets still apply.
         self.budget = budget if budget is not None else budget_store(None)
+        self.network = network
 
     @classmethod
     def from_config(
@@ -414,8 +422,15 @@ class HttpConnector(Connector, Generic[SettingsT]):
         retry: RetryPolicy | None = None,
         budget: BudgetStore | None = None,
     ) -> Self:
+        try:
+            network = NetworkPolicy.from_config(config)
+        except ValueError as error:
+            raise ConnectorError(str(error), retryable=False, system=cls.display_name) from None
         return cls(
-            cls.settings_class.from_config(config, secrets=secrets), retry=retry, budget=budget
+            cls.settings_class.from_config(config, secrets=secrets),
+            retry=retry,
+            budget=budget,
+            network=network,
         )
 
     def client_auth(self) -> dict[str, Any]:
@@ -450,5 +465,6 @@ class HttpConnector(Connector, Generic[SettingsT]):
             timeout_s=self.settings.timeout_s,
             retry=self.retry,
             budgets=self.budgets(),
+            network=self.network,
             **self.client_auth(),
         )

@@ -366,7 +366,7 @@ class SandboxServer(ABC):
             self._wake = threading.Event()
             self.config = self._initial_config
             # Fault choice is deterministic for a given seed: the same run fails the same way.
-            self._random = random.Random(self._seed)  # noqa: S311
+            self._random = random.Random(self._seed)  # noqa: S311  # nosec B311  # fault choice
             self._calls: list[dict[str, Any]] = []
             self._windows: dict[str, deque[float]] = {}
             self._accepted: dict[str, list[float]] = {}

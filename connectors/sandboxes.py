@@ -24,10 +24,13 @@ from connectors.hubspot import sandbox as hubspot
 from connectors.mailchimp import sandbox as mailchimp
 from connectors.sandbox_base import CONTROL_PREFIX, SandboxServer
 
+# The environment variable holding the CRM's token (a name, not the token).
+HUBSPOT_VARIABLE = "DSAR_SECRET_HUBSPOT_TOKEN"
+
 SANDBOX_SECRETS: dict[str, str] = {
-    "HUBSPOT_TOKEN": hubspot.TOKEN,
-    "MAILCHIMP_API_KEY": mailchimp.API_KEY,
-    "DISCOURSE_API_KEY": discourse.API_KEY,
+    "DSAR_SECRET_HUBSPOT_TOKEN": hubspot.TOKEN,
+    "DSAR_SECRET_MAILCHIMP_API_KEY": mailchimp.API_KEY,
+    "DSAR_SECRET_DISCOURSE_API_KEY": discourse.API_KEY,
 }
 
 _running: dict[str, SandboxServer] = {}
@@ -97,18 +100,21 @@ def sandbox_system_configs(
     return {
         "hubspot": {
             "base_url": urls["hubspot"],
-            "token_env": "HUBSPOT_TOKEN",
+            "allow_private_network": True,
+            "token_env": "DSAR_SECRET_HUBSPOT_TOKEN",
             "time_scale": scale,
         },
         "mailchimp": {
             "base_url": urls["mailchimp"],
-            "api_key_env": "MAILCHIMP_API_KEY",
+            "allow_private_network": True,
+            "api_key_env": "DSAR_SECRET_MAILCHIMP_API_KEY",
             "list_ids": list(CONFIGURED_LISTS),
             "time_scale": scale,
         },
         "discourse": {
             "base_url": urls["discourse"],
-            "api_key_env": "DISCOURSE_API_KEY",
+            "allow_private_network": True,
+            "api_key_env": "DSAR_SECRET_DISCOURSE_API_KEY",
             "api_username": discourse.API_USERNAME,
             "erase_mode": "anonymize",
             "time_scale": scale,

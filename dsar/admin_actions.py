@@ -87,13 +87,17 @@ class CertificateForm(forms.Form):
 
 
 def _verify_certificate(case: Case, data: dict[str, object], actor: str) -> str:
-    from .deliverables.pdf import certificate_checksum
+    from .deliverables.pdf import certificate_checksum_matches
 
     printed = str(data["checksum"]).strip().lower()
     artifact = case.artifacts.filter(kind=ArtifactKind.CERTIFICATE_PDF).first()
     issued = artifact.checksum if artifact else ""
-    current = certificate_checksum(case)
-    if printed == issued == current:
+    # With the key the checksum was issued with: a rotated key voids no certificate.
+    if (
+        artifact is not None
+        and printed == issued
+        and certificate_checksum_matches(case, printed, key_id=artifact.checksum_key_id)
+    ):
         return str(_("Genuine: the checksum is the one we issued, and the case still says so."))
     if printed == issued:
         return str(

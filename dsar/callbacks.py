@@ -9,8 +9,6 @@ and the others are not sent the same status again. Events record the URL's index
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +16,14 @@ import httpx
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+
+from connectors.netguard import (
+    AddressRefused,
+    GuardedTransport,
+    NetworkPolicy,
+    Resolver,
+    system_resolver,
+)
 
 from .emails import absolute
 from .events import SYSTEM, record_event
@@ -75,25 +81,19 @@ def status_payload(case: Case, *, status: str | None = None) -> dict[str, Any]:
     }
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
+def _policy(resolver: Resolver | None) -> NetworkPolicy:
+    # Only tests and local set-ups let callbacks reach private or loopback addresses.
+    return NetworkPolicy(
+        allow_private=settings.DSAR["CALLBACK_ALLOW_PRIVATE"], resolver=resolver or system_resolver
     )
 
 
-def validate_callback_url(url: str) -> str:
+def validate_callback_url(url: str, *, resolver: Resolver | None = None) -> str:
     """Return ``url`` if status callbacks may be sent to it; raise ValueError saying why not.
 
     Its host must resolve to public addresses only, so that a client cannot make us POST into
-    our own network (unless DSAR["CALLBACK_ALLOW_PRIVATE"], for tests and local set-ups).
+    our own network (unless DSAR["CALLBACK_ALLOW_PRIVATE"], for tests and local set-ups). This
+    is the early, friendly check; ``post_callback`` checks the address again as it connects.
     """
     allow_private: bool = settings.DSAR["CALLBACK_ALLOW_PRIVATE"]
     try:
@@ -109,18 +109,14 @@ def validate_callback_url(url: str) -> str:
     if not host:
         raise ValueError("A callback URL must name a host.")
     try:
-        addresses = socket.getaddrinfo(
-            host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-        )
-    except (socket.gaierror, UnicodeError) as error:
+        _policy(resolver).check(host, port or (443 if parts.scheme == "https" else 80))
+    except AddressRefused as error:
+        raise ValueError(
+            f"The host {host!r} of the callback URL resolves to a {error.kind}, non-public "
+            "address; give a publicly reachable URL."
+        ) from error
+    except httpx.ConnectError as error:
         raise ValueError(f"The host {host!r} of the callback URL cannot be resolved.") from error
-    if not allow_private:
-        for *_rest, sockaddr in addresses:
-            if not _is_public(str(sockaddr[0])):
-                raise ValueError(
-                    f"The host {host!r} of the callback URL resolves to a private, loopback or "
-                    "otherwise non-public address; give a publicly reachable URL."
-                )
     return url
 
 
@@ -132,16 +128,18 @@ class CallbackFailed(Exception):
         self.http_status = http_status
 
 
-def post_callback(url: str, payload: dict[str, Any]) -> int:
+def post_callback(url: str, payload: dict[str, Any], *, resolver: Resolver | None = None) -> int:
     """POST one status document; return the HTTP status, or raise CallbackFailed (worth a
-    retry) or httpx.TransportError (the receiver could not be reached)."""
-    response = httpx.post(
-        url,
-        json=payload,
-        timeout=_TIMEOUT_SECONDS,
-        follow_redirects=False,
-        headers={"User-Agent": "DSAR-Desk-OpenDSR-callbacks/1.0"},
-    )
+    retry), httpx.TransportError (the receiver could not be reached) or AddressRefused (its
+    name now points at an address callbacks may not reach). Redirects are not followed."""
+    transport = GuardedTransport(_policy(resolver), budget_s=_TIMEOUT_SECONDS)
+    with httpx.Client(transport=transport, timeout=_TIMEOUT_SECONDS) as client:
+        response = client.post(
+            url,
+            json=payload,
+            follow_redirects=False,
+            headers={"User-Agent": "DSAR-Desk-OpenDSR-callbacks/1.0"},
+        )
     if response.status_code >= 500 or response.status_code == 429:
         raise CallbackFailed(response.status_code)
     return response.status_code
@@ -169,6 +167,14 @@ def deliver_status_callback(case_id: int, *, url_index: int, status: str) -> str
         return FAILED
     try:
         http_status = post_callback(url, status_payload(case, status=status))
+    except AddressRefused:
+        record_event(
+            case_id,
+            actor=SYSTEM,
+            action="callback_failed",
+            data={**data, "error": "address_refused"},
+        )
+        return FAILED
     except (httpx.TransportError, CallbackFailed):
         return RETRY
     action = "callback_sent" if 200 <= http_status < 300 else "callback_failed"

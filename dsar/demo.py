@@ -1,7 +1,9 @@
 """The first customer's systems, as DataSystem rows: used by the demo and by the tests.
 
 The URLs of the three HTTP sandboxes and the trial database's URL variable are given by the
-caller; everything else is the customer's configuration, kept as data.
+caller; everything else is the customer's configuration, kept as data. The sandboxes run on
+this machine, so their systems are marked ``allow_private_network``, as an on-premises system
+would be.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from connectors.demo_people import (
 )
 
 from .models import DataSystem, Recipient
+
+# The environment variable holding the CRM's token (a name, not the token).
+HUBSPOT_VARIABLE = "DSAR_SECRET_HUBSPOT_TOKEN"
 
 MANUAL_SYSTEMS: list[dict[str, Any]] = [
     {
@@ -86,7 +91,8 @@ def create_demo_systems(
             "max_concurrency": 4,
             "config": {
                 "base_url": hubspot_url,
-                "token_env": "HUBSPOT_TOKEN",
+                "allow_private_network": True,
+                "token_env": HUBSPOT_VARIABLE,
                 "subscription_ids": list(CRM_SUBSCRIPTIONS),
             },
             "portable_categories": ["contact", "form_submissions"],
@@ -98,7 +104,8 @@ def create_demo_systems(
             "max_concurrency": 8,
             "config": {
                 "base_url": mailchimp_url,
-                "api_key_env": "MAILCHIMP_API_KEY",
+                "allow_private_network": True,
+                "api_key_env": "DSAR_SECRET_MAILCHIMP_API_KEY",
                 "list_ids": list(NEWSLETTER_LISTS),
             },
             "portable_categories": ["member"],
@@ -110,7 +117,8 @@ def create_demo_systems(
             "max_concurrency": 2,
             "config": {
                 "base_url": discourse_url,
-                "api_key_env": "DISCOURSE_API_KEY",
+                "allow_private_network": True,
+                "api_key_env": "DSAR_SECRET_DISCOURSE_API_KEY",
                 "api_username": "system",
                 "erase_mode": "anonymize",
             },
@@ -121,7 +129,7 @@ def create_demo_systems(
             "name": "Free-trial registrations",
             "connector": "sql",
             "max_concurrency": 4,
-            "config": trial_system_config(url_env="TRIAL_DATABASE_URL"),
+            "config": trial_system_config(url_env="DSAR_SECRET_TRIAL_DATABASE_URL"),
             "portable_categories": [TRIAL_TABLE],
         },
     ]

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .events import SUBJECT, record_event
+from .events import SUBJECT, SYSTEM, append_event, record_event
 from .models import Artifact, Case, DownloadLink
 
 MAX_CODE_ATTEMPTS = 5
@@ -68,35 +68,65 @@ def link_state(link: DownloadLink, *, now: dt.datetime | None = None) -> LinkSta
 
 
 def issue_code(link: DownloadLink) -> str:
-    """A fresh six-digit code for the link, valid for a few minutes; returns it raw."""
+    """A fresh six-digit code for the link, valid for a few minutes; returns it raw. The case's
+    trail records that a code was sent (never the code)."""
     code = f"{secrets.randbelow(1_000_000):06d}"
-    DownloadLink.objects.filter(pk=link.pk).update(
-        code_hash=_hash(f"{link.pk}:{code}"),
-        code_expires_at=timezone.now()
-        + dt.timedelta(minutes=settings.DSAR["DOWNLOAD_CODE_TTL_MINUTES"]),
-        code_attempts=0,
-    )
+    with transaction.atomic():
+        DownloadLink.objects.filter(pk=link.pk).update(
+            code_hash=_hash(f"{link.pk}:{code}"),
+            code_expires_at=timezone.now()
+            + dt.timedelta(minutes=settings.DSAR["DOWNLOAD_CODE_TTL_MINUTES"]),
+            code_attempts=0,
+        )
+        case = Case.objects.select_for_update().get(pk=link.case_id)
+        append_event(case, actor=SYSTEM, action="download_code_sent", data={"link": link.pk})
     return code
+
+
+# Why a code did not open the files.
+NO_CODE = "no_code_sent"
+CODE_EXPIRED = "code_expired"
+TOO_MANY_TRIES = "too_many_wrong_codes"
+WRONG_CODE = "wrong_code"
+OTHER_CASES_CODE = "code_of_another_case"
+
+
+def _belongs_to_another_link(link: DownloadLink, code: str) -> bool:
+    """Whether ``code`` is the live code of another link (another case's person, or someone
+    who read another person's email, trying it here)."""
+    others = (
+        DownloadLink.objects.exclude(pk=link.pk)
+        .exclude(code_hash="")
+        .filter(code_expires_at__gt=timezone.now())
+        .values_list("pk", "code_hash")[:1000]
+    )
+    return any(hmac.compare_digest(known, _hash(f"{pk}:{code}")) for pk, known in others)
+
+
+def verify_code(link: DownloadLink, code: str) -> str | None:
+    """None once for the right code, else why it was refused; a few wrong tries spend the
+    code."""
+    code = code.strip()
+    with transaction.atomic():
+        locked = DownloadLink.objects.select_for_update().get(pk=link.pk)
+        if not locked.code_hash or locked.code_expires_at is None:
+            return NO_CODE
+        if locked.code_expires_at <= timezone.now():
+            return CODE_EXPIRED
+        if locked.code_attempts >= MAX_CODE_ATTEMPTS:
+            return TOO_MANY_TRIES
+        if hmac.compare_digest(locked.code_hash, _hash(f"{link.pk}:{code}")):
+            locked.code_hash = ""
+            locked.save(update_fields=["code_hash"])
+            return None
+        locked.code_attempts += 1
+        locked.save(update_fields=["code_attempts"])
+    return OTHER_CASES_CODE if _belongs_to_another_link(link, code) else WRONG_CODE
 
 
 def check_code(link: DownloadLink, code: str) -> bool:
     """True once for the right code; a few wrong tries spend the code."""
-    with transaction.atomic():
-        locked = DownloadLink.objects.select_for_update().get(pk=link.pk)
-        if (
-            not locked.code_hash
-            or locked.code_expires_at is None
-            or locked.code_expires_at <= timezone.now()
-            or locked.code_attempts >= MAX_CODE_ATTEMPTS
-        ):
-            return False
-        if hmac.compare_digest(locked.code_hash, _hash(f"{link.pk}:{code.strip()}")):
-            locked.code_hash = ""
-            locked.save(update_fields=["code_hash"])
-            return True
-        locked.code_attempts += 1
-        locked.save(update_fields=["code_attempts"])
-        return False
+    return verify_code(link, code) is None
 
 
 def record_download(link: DownloadLink, artifact: Artifact) -> bool:

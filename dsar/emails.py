@@ -165,7 +165,8 @@ def compose_download_code(delivery: EmailDelivery, case: Case) -> ComposedEmail:
     return _to_person(
         case,
         template="download_code",
-        subject=gettext("Your code: %(code)s") % {"code": code},
+        # The code stays in the body: subject lines show on lock screens and in logs.
+        subject=gettext("Your code for request %(reference)s") % {"reference": case.reference},
         tag="download-code",
         context={"code": code, "minutes": settings.DSAR["DOWNLOAD_CODE_TTL_MINUTES"]},
     )

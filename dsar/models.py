@@ -18,6 +18,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .keys import Purpose, mac
+
 
 class CaseType(models.TextChoices):
     ACCESS = "access", _("Access")
@@ -139,6 +141,7 @@ class Case(models.Model):
         permissions = [
             ("work_case", _("Can work cases: assign, ask, retry, complete manual tasks, cancel")),
             ("decide_case", _("Can approve, reject and extend cases")),
+            ("assert_identity", _("Can assert that a person's identity was verified")),
         ]
 
     def __str__(self) -> str:
@@ -181,6 +184,9 @@ GENESIS_HASH = "0" * 64
 class Event(models.Model):
     """One step in a case's audit trail. Append-only; each row carries the hash of the one before.
 
+    The hash is an HMAC with the audit key that ``key_id`` names (``dsar.keys``), a key kept out
+    of the database, so someone who can write to the database cannot forge a chain that checks.
+
     Events never hold the subject's personal details (name, email, free text), so that purging
     a closed case's details leaves the chain intact and verifiable.
     """
@@ -193,6 +199,8 @@ class Event(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # The audit key this event's hash was made with; empty for events hashed without a key.
+    key_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["case_id", "seq"]
@@ -209,7 +217,8 @@ class Event(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("events are append-only")
 
-    def compute_hash(self) -> str:
+    def canonical(self) -> str:
+        """The event's content as its hash covers it, key id included."""
         payload: dict[str, Any] = {
             "case": self.case_id,
             "seq": self.seq,
@@ -218,18 +227,21 @@ class Event(models.Model):
             "data": self.data,
             "created_at": self.created_at.isoformat(),
             "prev": self.prev_hash,
+            "key": self.key_id,
         }
-        canonical = json.dumps(
-            payload, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":")
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return json.dumps(payload, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+    def compute_hash(self) -> str:
+        """HMAC-SHA256 of the content with the audit key ``key_id`` names; raises
+        ``dsar.keys.UnknownKey`` when no such key is configured."""
+        return mac(Purpose.AUDIT, self.canonical(), key_id=self.key_id)[1]
 
 
 class DataSystem(models.Model):
     """One place that holds personal data, and the connector that drives it.
 
     ``config`` holds the connector's settings; secrets are never stored here, only the names of
-    the environment variables that hold them (e.g. ``"token_env": "HUBSPOT_TOKEN"``).
+    the environment variables that hold them (e.g. ``"token_env": "DSAR_SECRET_HUBSPOT_TOKEN"``).
     """
 
     key = models.SlugField(_("key"), unique=True)
@@ -911,6 +923,8 @@ class SuppressionEntry(models.Model):
     """
 
     email_hash = models.CharField(max_length=64, unique=True)
+    # The suppression key the hash was made with (dsar.keys).
+    key_id = models.CharField(max_length=32)
     created_at = models.DateTimeField(default=timezone.now)
     reference = models.CharField(_("case reference"), max_length=32)
 
@@ -941,6 +955,8 @@ class Artifact(models.Model):
     size = models.PositiveBigIntegerField(_("size in bytes"))
     # The certificate's keyed checksum over the facts it states, for later verification.
     checksum = models.CharField(_("certificate checksum"), max_length=64, blank=True)
+    # The certificate key the checksum was made with (dsar.keys).
+    checksum_key_id = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(_("expires"))
     downloads = models.PositiveIntegerField(_("downloads"), default=0)

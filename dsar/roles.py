@@ -21,6 +21,8 @@ VIEW = [
     "view_rectificationchange",
 ]
 WORK = [
+    "add_case",
+    "assert_identity",
     "work_case",
     "change_case",
     "change_manualtask",

@@ -574,7 +574,8 @@ def _record_error(
         settings.DSAR["RUN_BACKOFF_SECONDS"] * 2 ** max(failures - 1, 0),
         settings.DSAR["RUN_BACKOFF_MAX_SECONDS"],
     )
-    delay = 0.0 if advanced else random.uniform(backoff / 2, backoff)  # noqa: S311
+    # Jitter against retry herds, not a secret.
+    delay = 0.0 if advanced else random.uniform(backoff / 2, backoff)  # noqa: S311  # nosec B311
     delay = max(delay, error.retry_after or 0.0)
     with transaction.atomic():
         RunAttempt.objects.filter(pk=attempt_id).update(

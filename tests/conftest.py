@@ -143,10 +143,10 @@ class Sandboxes:
     @property
     def secrets(self) -> dict[str, str]:
         return {
-            "HUBSPOT_TOKEN": self.hubspot.token,
-            "MAILCHIMP_API_KEY": self.mailchimp.api_key,
-            "DISCOURSE_API_KEY": self.discourse.api_key,
-            "TRIAL_DATABASE_URL": self.trial_url,
+            "DSAR_SECRET_HUBSPOT_TOKEN": self.hubspot.token,
+            "DSAR_SECRET_MAILCHIMP_API_KEY": self.mailchimp.api_key,
+            "DSAR_SECRET_DISCOURSE_API_KEY": self.discourse.api_key,
+            "DSAR_SECRET_TRIAL_DATABASE_URL": self.trial_url,
         }
 
 
@@ -320,13 +320,34 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
+# Reports every Content-Security-Policy violation on the console, where the fixture sees it
+# (Chromium also logs most of them there itself).
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error("Content Security Policy violation: " + event.violatedDirective + " "
+    + event.blockedURI + " at " + event.sourceFile + ":" + event.lineNumber);
+});
+"""
+
+
 @pytest.fixture
 def page(chromium: Any) -> Iterator[Any]:
+    """A page in a fresh browser context; the test fails if any page of it reports a
+    Content-Security-Policy violation."""
     context = chromium.new_context(locale="en-GB")
+    violations: list[str] = []
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
+    context.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 def assert_accessible(page: Any) -> None:

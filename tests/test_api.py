@@ -126,8 +126,10 @@ def test_only_a_trusted_key_may_assert_a_verified_identity_and_the_case_records_
     django_capture_on_commit_callbacks,
 ) -> None:
     user = account()
+    user.is_staff = True
+    user.save()
     _plain, plain = create_token(name="portal", user=user, scopes=ALL_SCOPES)
-    _trusted, trusted = create_token(
+    trusted_token, trusted = create_token(
         name="sso-portal", user=user, scopes=ALL_SCOPES, trusted_identity=True
     )
     body = {"type": "access", "email": "ada@example.com", "name": "Ada", "identity_verified": True}
@@ -140,7 +142,7 @@ def test_only_a_trusted_key_may_assert_a_verified_identity_and_the_case_records_
     assert created.status_code == 201
     case = Case.objects.get()
     assert case.verified_at is not None
-    assert case.verification_method == "asserted by API key sso-portal"
+    assert case.verification_method == f"asserted by API key sso-portal ({trusted_token.prefix}…)"
     assert case.events.filter(action="identity_asserted", actor="api:sso-portal").exists()
 
 

@@ -36,13 +36,13 @@ def test_check_systems_creates_hubspots_properties_and_reports_every_system(
 def test_check_systems_fails_and_names_the_variable_of_a_wrong_key(
     demo_systems_automated: dict[str, Any], sandboxes: Sandboxes, settings: Any
 ) -> None:
-    settings.CONNECTOR_SECRETS = {**sandboxes.secrets, "DISCOURSE_API_KEY": "revoked"}
+    settings.CONNECTOR_SECRETS = {**sandboxes.secrets, "DSAR_SECRET_DISCOURSE_API_KEY": "revoked"}
     out = StringIO()
 
     with pytest.raises(CommandError, match="1 system"):
         call_command("check_systems", "discourse", stdout=out)
 
-    assert "DISCOURSE_API_KEY" in out.getvalue()
+    assert "DSAR_SECRET_DISCOURSE_API_KEY" in out.getvalue()
 
 
 def test_the_admin_action_shows_each_systems_check(

@@ -200,7 +200,8 @@ def test_the_csv_holds_the_same_figures(admin_client, live_cases) -> None:
     assert response["Content-Disposition"] == (
         f'attachment; filename="dsar-dashboard-{today.isoformat()}.csv"'
     )
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert response.content.startswith("\ufeff".encode())  # spreadsheets read it as UTF-8
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0] == ["metric", "type", "bucket_or_month", "value"]
     figures = {(metric, type_, key): value for metric, type_, key, value in rows[1:]}
     assert {

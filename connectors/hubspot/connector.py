@@ -116,7 +116,9 @@ class HubSpotSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, secrets: Mapping[str, str]) -> Self:
         read = SettingsReader(SYSTEM, config, secrets=secrets)
-        token, token_env = read.secret("token_env", default_env="HUBSPOT_TOKEN", what="token")
+        token, token_env = read.secret(
+            "token_env", default_env="DSAR_SECRET_HUBSPOT_TOKEN", what="token"
+        )
         version = read.text("api_version", "v3")
         if version != "v3" and not (len(version) == 7 and version[4] == "-"):
             raise read.error(f"{SYSTEM} setting 'api_version' must be v3 or a date like 2026-03")

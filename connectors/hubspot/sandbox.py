@@ -46,7 +46,7 @@ from connectors.sandbox_base import (
     route,
 )
 
-TOKEN = "demo-hubspot-token"  # noqa: S105 (the sandbox's public demo token)
+TOKEN = "demo-hubspot-token"  # noqa: S105  # nosec B105  # the sandbox's public demo token
 DATED = "2026-03"
 
 # name → (label, type, field type)

@@ -72,7 +72,7 @@ class MailchimpSettings:
     def from_config(cls, config: Mapping[str, Any], *, secrets: Mapping[str, str]) -> Self:
         read = SettingsReader(SYSTEM, config, secrets=secrets)
         api_key, api_key_env = read.secret(
-            "api_key_env", default_env="MAILCHIMP_API_KEY", what="API key"
+            "api_key_env", default_env="DSAR_SECRET_MAILCHIMP_API_KEY", what="API key"
         )
         return cls(
             base_url=read.base_url(),

@@ -103,7 +103,7 @@ class SystemRunInline(admin.TabularInline[SystemRun, Case]):
     @admin.display(description=_("outcome"))
     def outcome(self, run: SystemRun) -> str:
         if run.status == RunStatus.FAILED:
-            return format_html('<strong style="color:#b00020">{}</strong>', run.last_error)
+            return format_html('<strong class="run-failed">{}</strong>', run.last_error)
         if run.status == RunStatus.WAITING_MANUAL and hasattr(run, "manual_task"):
             return format_html(
                 '<a href="{}">{}</a>',
@@ -153,6 +153,9 @@ class CaseAdmin(admin.ModelAdmin[Case]):
     list_select_related = ("assignee",)
     inlines = (RectificationChangeInline, SystemRunInline, ArtifactInline, EventInline)
     change_form_template = "admin/dsar/case/change_form.html"
+
+    class Media:
+        css = {"all": ["admin/dsar/admin.css"]}  # a file, for the Content-Security-Policy
 
     def get_urls(self) -> list[URLPattern]:
         action = self.admin_site.admin_view(self.action_view)
@@ -310,14 +313,12 @@ class CaseAdmin(admin.ModelAdmin[Case]):
                 "days": -days
             }
             return format_html(
-                '<strong class="deadline deadline--overdue" style="color:#b00020">⚠ {}</strong>',
+                '<strong class="deadline deadline--overdue">⚠ {}</strong>',
                 text,
             )
         text = ngettext("%(days)d day left", "%(days)d days left", days) % {"days": days}
         if days <= 7:
-            return format_html(
-                '<strong class="deadline deadline--soon" style="color:#8a4b00">{}</strong>', text
-            )
+            return format_html('<strong class="deadline deadline--soon">{}</strong>', text)
         return format_html('<span class="deadline">{}</span>', text)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import (
@@ -16,6 +19,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from connectors.netguard import NetworkPolicy
+from connectors.registry import available_keys
+from connectors.settings import policy_of, secret_names, secret_problems
+
 from .. import transitions
 from ..connection_checks import check_system, describe
 from ..events import staff_actor
@@ -26,12 +33,90 @@ from ..models import (
 )
 
 
+class DataSystemForm(forms.ModelForm[DataSystem]):
+    """A system's settings are checked before they are saved: a known connector, an http(s)
+    address, and secrets only from the allow-list, sent only where their policy lets them."""
+
+    class Meta:
+        model = DataSystem
+        fields = (
+            "key",
+            "name",
+            "connector",
+            "config",
+            "enabled",
+            "max_concurrency",
+            "description",
+            "recipient_emails",
+            "legal_hold_until",
+            "legal_hold_reason",
+            "portable_categories",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        config = data.get("config")
+        connector = data.get("connector")
+        if connector is not None and connector not in available_keys():
+            self.add_error(
+                "connector",
+                _("Unknown connector; choose one of: %(keys)s")
+                % {"keys": ", ".join(available_keys())},
+            )
+        if config is None:
+            return data
+        if not isinstance(config, dict):
+            self.add_error("config", _("The connector settings must be a JSON object."))
+            return data
+        problems = []
+        base_url = config.get("base_url")
+        if base_url is not None:
+            parts = urlsplit(str(base_url))
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problems.append(str(_("'base_url' must be an http(s) URL with a host.")))
+        if not isinstance(config.get("allow_private_network", False), bool):
+            problems.append(str(_("'allow_private_network' must be true or false.")))
+        try:
+            NetworkPolicy.from_config(config)
+        except ValueError as error:
+            problems.append(f"'allowed_networks': {error}")
+        problems += secret_problems(config, policy_of(settings.CONNECTOR_SECRETS))
+        for problem in problems:
+            self.add_error("config", problem)
+        return data
+
+
 @admin.register(DataSystem)
 class DataSystemAdmin(admin.ModelAdmin[DataSystem]):
-    list_display = ("name", "key", "connector", "enabled", "max_concurrency", "legal_hold_until")
+    form = DataSystemForm
+    list_display = (
+        "name",
+        "key",
+        "connector",
+        "enabled",
+        "max_concurrency",
+        "legal_hold_until",
+        "outbound",
+    )
     list_filter = ("connector", "enabled")
     search_fields = ("name", "key")
+    readonly_fields = ("outbound",)
     actions = ("check_connection",)
+
+    @admin.display(description=_("secrets and where they are sent"))
+    def outbound(self, system: DataSystem) -> str:
+        config = system.config if isinstance(system.config, dict) else {}
+        names = secret_names(config)
+        host = urlsplit(str(config.get("base_url", ""))).hostname
+        if not names:
+            return str(_("no secret"))
+        lines = [
+            str(_("%(secret)s is sent to %(host)s") % {"secret": name, "host": host or "?"})
+            for name in names.values()
+        ]
+        if config.get("allow_private_network") is True:
+            lines.append(str(_("may reach private networks (on-premises)")))
+        return "; ".join(lines)
 
     @admin.action(description=_("Check connection"))
     def check_connection(self, request: HttpRequest, queryset: QuerySet[DataSystem]) -> None:

@@ -12,6 +12,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
+from ..clientaddr import client_address
 from ..models import ApiScope, ApiToken
 
 
@@ -78,10 +79,36 @@ class HasScope(permissions.BasePermission):
         return True
 
 
+class HasRole(permissions.BasePermission):
+    """The key's account holds the model permissions the view needs for the method
+    (``required_perms``), as the admin asks of staff: an auditor reads, a handler acts, an
+    approver decides, and an account without ``dsar.view_case`` reads nothing. Objects are
+    held to the same permissions (the admin has no per-case rules)."""
+
+    message = "The account of this API key may not do this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        needed = getattr(view, "required_perms", {}).get(request.method, ())
+        missing = [perm for perm in needed if not request.user.has_perm(perm)]
+        if missing:
+            self.message = (
+                f"The account of this API key lacks the permission this needs "
+                f"({', '.join(missing)}); give the account a role that has it."
+            )
+            return False
+        return True
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        return self.has_permission(request, view)
+
+
 class TokenRateThrottle(throttling.SimpleRateThrottle):
     """A rate per token (settings: REST_FRAMEWORK DEFAULT_THROTTLE_RATES['token'])."""
 
     scope = "token"
+
+    def get_ident(self, request: Request) -> str:
+        return client_address(request)
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = request.auth

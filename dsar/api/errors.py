@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -10,6 +11,9 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from ..audit import record_refusal
+from ..models import ApiToken, Case
 
 
 class Conflict(exceptions.APIException):
@@ -34,12 +38,58 @@ def _code(exc: exceptions.APIException) -> str:
     return "invalid" if isinstance(exc, exceptions.ValidationError) else exc.default_code
 
 
+REFUSALS = (
+    exceptions.NotAuthenticated,
+    exceptions.AuthenticationFailed,
+    exceptions.PermissionDenied,
+)
+
+
+def _case_id(kwargs: dict[str, Any]) -> int | None:
+    """The case a route names, by reference (/api/v1/) or OpenDSR request id."""
+    if "reference" in kwargs:
+        return (
+            Case.objects.filter(reference=kwargs["reference"]).values_list("pk", flat=True).first()
+        )
+    try:
+        external_id = uuid.UUID(str(kwargs.get("request_id", "")))
+    except ValueError:
+        return None
+    return Case.objects.filter(external_id=external_id).values_list("pk", flat=True).first()
+
+
+def _record(exc: exceptions.APIException, context: dict[str, Any]) -> None:
+    """A refused API call: an event on the case for a key refused a permission, a security
+    log line otherwise (no key is ever written, only the token's id)."""
+    request = context["request"]
+    token = getattr(request, "auth", None)
+    match = getattr(request, "resolver_match", None)
+    data: dict[str, Any] = {
+        "route": match.url_name if match else "",
+        "method": request.method,
+        "status": exc.status_code,
+    }
+    if isinstance(token, ApiToken):
+        data["token"] = token.pk
+    known = isinstance(exc, exceptions.PermissionDenied) and isinstance(token, ApiToken)
+    case_id = _case_id(context.get("kwargs") or {}) if known else None
+    record_refusal(
+        action="api_refused",
+        reason=str(_code(exc)),
+        case_id=case_id,
+        actor=f"api:{token.name}" if isinstance(token, ApiToken) else "api:unauthenticated",
+        data={**data, "detail": _messages(exc.detail)} if case_id else data,
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     # Django's own 404 and 403 get the same JSON shape as DRF's.
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "There is nothing at this address.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, REFUSALS):
+        _record(exc, context)
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

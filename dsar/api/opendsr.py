@@ -36,9 +36,9 @@ from ..callbacks import (
     validate_callback_url,
 )
 from ..models import ApiScope, Case, CaseType
-from .auth import ApiTokenAuthentication, HasScope, TokenRateThrottle
+from .auth import ApiTokenAuthentication, HasRole, HasScope, TokenRateThrottle
 from .errors import ERRORS, Conflict
-from .views import ScopedView, api_actor
+from .views import VIEW_CASE, ScopedView, api_actor
 
 SUPPORTED_TYPES = [CaseType.ACCESS.value, CaseType.PORTABILITY.value, CaseType.ERASURE.value]
 REQUEST_STATUSES = ["pending", "in_progress", "completed", "cancelled"]
@@ -155,7 +155,7 @@ DiscoveryOutput = inline_serializer(
 
 class OpenDsrView(ScopedView):
     authentication_classes: ClassVar[list[Any]] = [ApiTokenAuthentication]  # type: ignore[misc]
-    permission_classes: ClassVar[list[Any]] = [HasScope]  # type: ignore[misc]
+    permission_classes: ClassVar[list[Any]] = [HasScope, HasRole]  # type: ignore[misc]
     throttle_classes: ClassVar[list[Any]] = [TokenRateThrottle]  # type: ignore[misc]
     parser_classes: ClassVar[list[Any]] = [JSONParser]  # type: ignore[misc]
 
@@ -199,6 +199,7 @@ class Discovery(OpenDsrView):
 
 class Requests(OpenDsrView):
     required_scopes: ClassVar[dict[str, str]] = {"POST": ApiScope.CREATE}
+    required_perms: ClassVar[dict[str, tuple[str, ...]]] = {"POST": ("dsar.add_case",)}
 
     @extend_schema(
         operation_id="opendsr_requests_create",
@@ -252,6 +253,10 @@ class Requests(OpenDsrView):
 
 class RequestStatus(OpenDsrView):
     required_scopes: ClassVar[dict[str, str]] = {"GET": ApiScope.READ, "DELETE": ApiScope.ACT}
+    required_perms: ClassVar[dict[str, tuple[str, ...]]] = {
+        "GET": VIEW_CASE,
+        "DELETE": (*VIEW_CASE, "dsar.work_case"),
+    }
 
     @extend_schema(
         operation_id="opendsr_requests_retrieve",
@@ -261,7 +266,9 @@ class RequestStatus(OpenDsrView):
     )
     def get(self, request: Request, request_id: str) -> Response:
         """The request's status in OpenDSR's terms."""
-        return Response(status_payload(_case(request_id)))
+        case = _case(request_id)
+        self.check_object_permissions(request, case)
+        return Response(status_payload(case))
 
     @extend_schema(
         operation_id="opendsr_requests_cancel",
@@ -271,14 +278,12 @@ class RequestStatus(OpenDsrView):
         description="Cancel a request while it is pending; later it can no longer be cancelled.",
     )
     def delete(self, request: Request, request_id: str) -> Response:
-        # As for a cancel through /api/v1/: the key's account must be allowed to work cases.
-        if not request.user.has_perm("dsar.work_case"):
-            raise exceptions.PermissionDenied(
-                "The account of this API key may not cancel requests (needs dsar.work_case)."
-            )
+        # As for a cancel through /api/v1/: the key's account must be allowed to work cases
+        # (required_perms).
         with transaction.atomic():
             # Locked, so that the case cannot start processing between the check and the change.
             case = _case(request_id, lock=True)
+            self.check_object_permissions(request, case)
             current = opendsr_status(case)
             if current != "pending":
                 raise Conflict(f"Only a pending request can be cancelled; this one is {current}.")

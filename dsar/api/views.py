@@ -20,24 +20,41 @@ from .. import transitions
 from ..admin_actions import ACTIONS_BY_KEY
 from ..events import record_event
 from ..models import ApiScope, ApiToken, Artifact, Case
-from .auth import HasScope
+from .auth import HasRole, HasScope
 from .errors import ERRORS, Conflict
 from .serializers import ActionInput, CaseDetailOutput, CaseFilter, CaseInput, CaseOutput
 
 
-def api_actor(request: Request) -> str:
+def api_token(request: Request) -> ApiToken:
+    """The key the request was authenticated with (every API route requires one)."""
     token = request.auth
-    assert isinstance(token, ApiToken)
-    return f"api:{token.name}"
+    if not isinstance(token, ApiToken):
+        raise exceptions.NotAuthenticated()
+    return token
+
+
+def api_actor(request: Request) -> str:
+    return f"api:{api_token(request).name}"
 
 
 class ScopedView(APIView):
-    permission_classes: ClassVar[list[Any]] = [HasScope]  # type: ignore[misc]
+    """A route that needs a scope of the key (``required_scopes``) and permissions of the
+    key's account (``required_perms``), both by HTTP method."""
+
+    permission_classes: ClassVar[list[Any]] = [HasScope, HasRole]  # type: ignore[misc]
     required_scopes: ClassVar[dict[str, str]] = {}
+    required_perms: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+
+VIEW_CASE = ("dsar.view_case",)
 
 
 class CaseList(ScopedView, generics.GenericAPIView[Case]):
     required_scopes: ClassVar[dict[str, str]] = {"GET": ApiScope.READ, "POST": ApiScope.CREATE}
+    required_perms: ClassVar[dict[str, tuple[str, ...]]] = {
+        "GET": VIEW_CASE,
+        "POST": ("dsar.add_case",),
+    }
     serializer_class = CaseOutput
 
     def get_queryset(self) -> Any:
@@ -63,15 +80,20 @@ class CaseList(ScopedView, generics.GenericAPIView[Case]):
     )
     def post(self, request: Request) -> Response:
         """Create a case on a person's behalf. The person still confirms by email, unless this
-        key is trusted to assert a verified identity and says so (identity_verified=true)."""
+        key is trusted to assert a verified identity, its account is staff whose role may do so
+        (dsar.assert_identity), and it says so (identity_verified=true)."""
         data = CaseInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        token = request.auth
-        assert isinstance(token, ApiToken)
-        if values["identity_verified"] and not token.trusted_identity:
+        token = api_token(request)
+        if values["identity_verified"] and not (
+            token.trusted_identity
+            and request.user.is_staff
+            and request.user.has_perm("dsar.assert_identity")
+        ):
             raise exceptions.PermissionDenied(
-                "This API key may not assert verified identities; leave identity_verified "
+                "This API key may not assert verified identities (it must be marked trusted, "
+                "and its account be staff with dsar.assert_identity); leave identity_verified "
                 "out and the person will confirm by email."
             )
         with transaction.atomic():
@@ -85,25 +107,27 @@ class CaseList(ScopedView, generics.GenericAPIView[Case]):
                 details=values["details"],
             )
             if values["identity_verified"]:
-                case = transitions.assert_identity(
-                    case.pk, by=f"asserted by API key {token.name}", actor=api_actor(request)
-                )
+                by = f"asserted by API key {token.name} ({token.prefix}…)"
+                case = transitions.assert_identity(case.pk, by=by[:80], actor=api_actor(request))
         return Response(CaseOutput(case).data, status=status.HTTP_201_CREATED)
 
 
 class CaseDetail(ScopedView):
     required_scopes: ClassVar[dict[str, str]] = {"GET": ApiScope.READ}
+    required_perms: ClassVar[dict[str, tuple[str, ...]]] = {"GET": VIEW_CASE}
 
     @extend_schema(operation_id="cases_retrieve", responses={200: CaseDetailOutput, **ERRORS})
     def get(self, request: Request, reference: str) -> Response:
         case = get_object_or_404(
             Case.objects.prefetch_related("runs__system", "artifacts"), reference=reference
         )
+        self.check_object_permissions(request, case)
         return Response(CaseDetailOutput(case).data)
 
 
 class CaseAction(ScopedView):
     required_scopes: ClassVar[dict[str, str]] = {"POST": ApiScope.ACT}
+    required_perms: ClassVar[dict[str, tuple[str, ...]]] = {"POST": VIEW_CASE}
 
     @extend_schema(
         operation_id="cases_act",
@@ -113,6 +137,7 @@ class CaseAction(ScopedView):
     )
     def post(self, request: Request, reference: str, action: str) -> Response:
         case = get_object_or_404(Case, reference=reference)
+        self.check_object_permissions(request, case)
         chosen = ACTIONS_BY_KEY.get(action)
         if chosen is None:
             raise exceptions.NotFound(
@@ -120,7 +145,8 @@ class CaseAction(ScopedView):
             )
         if not request.user.has_perm(chosen.permission):
             raise exceptions.PermissionDenied(
-                f"The account of this key may not '{action}' (needs {chosen.permission})."
+                f"The account of this API key lacks the permission to '{action}' "
+                f"({chosen.permission}); give the account a role that has it."
             )
         if not chosen.applies(case):
             raise Conflict(f"'{action}' does not apply to a case that is {case.status}.")
@@ -143,6 +169,9 @@ class CaseAction(ScopedView):
 
 class CaseFile(ScopedView):
     required_scopes: ClassVar[dict[str, str]] = {"GET": ApiScope.READ}
+    required_perms: ClassVar[dict[str, tuple[str, ...]]] = {
+        "GET": (*VIEW_CASE, "dsar.view_artifact")
+    }
 
     @extend_schema(
         operation_id="cases_file",
@@ -150,9 +179,8 @@ class CaseFile(ScopedView):
     )
     def get(self, request: Request, reference: str, kind: str) -> FileResponse:
         """Download a deliverable, with the same permission check and log as staff."""
-        if not request.user.has_perm("dsar.view_artifact"):
-            raise exceptions.PermissionDenied("The account of this key may not read files.")
         artifact = get_object_or_404(Artifact, case__reference=reference, kind=kind)
+        self.check_object_permissions(request, artifact)
         record_event(
             artifact.case_id,
             actor=api_actor(request),

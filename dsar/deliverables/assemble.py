@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from ..events import SYSTEM, record_event
+from ..keys import Purpose, current
 from ..models import Artifact, ArtifactKind, Case, CaseType
 from .export_zip import build_export_zip
 
@@ -84,6 +85,7 @@ def build_artifacts(case: Case, *, now: dt.datetime | None = None) -> list[Artif
                 "sha256": _sha256(target),
                 "size": target.stat().st_size,
                 "checksum": checksum,
+                "checksum_key_id": current(Purpose.CERTIFICATE).id if checksum else "",
                 "created_at": now,
                 "expires_at": expires,
             },

@@ -1,6 +1,7 @@
 """The export ZIP of an access or portability case, written as a stream.
 
-Per system one JSON file (the records as the system holds them) and one CSV file per category;
+Per system one JSON file (the records as the system holds them) and one CSV file per category
+(spreadsheet-safe: ``dsar.csvsafe``);
 the Art. 15 information as JSON; a README in the person's language; and a manifest listing every
 file with its SHA-256 and record count. Records flow from the runs' JSON-lines files straight
 into the archive, so memory stays bounded however much data a person has.
@@ -8,7 +9,6 @@ into the archive, so memory stays bounded however much data a person has.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -22,6 +22,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from .. import csvsafe
 from ..models import Case, ManualAttachment, RunStatus, SystemRun
 from ..rights import access_information, portable_systems
 
@@ -160,7 +161,7 @@ def build_export_zip(case: Case, target: Path, *, portable_only: bool = False) -
                 out.write("\n]}\n")
             for category, names in columns.items():
                 with archive.text_file(f"{key}/{category}.csv", records=counts[category]) as out:
-                    writer = csv.DictWriter(out, fieldnames=list(names), extrasaction="ignore")
+                    writer = csvsafe.start_dict(out, list(names), extrasaction="ignore")
                     writer.writeheader()
                     for row_category, record in _records(run):
                         if row_category == category:

@@ -22,13 +22,12 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
-from dsar import outcomes
+from dsar import keys, outcomes
 from dsar.models import (
     Case,
     CaseType,
@@ -313,11 +312,23 @@ def certificate_content(case: Case) -> dict[str, Any]:
     }
 
 
-def certificate_checksum(case: Case) -> str:
-    """HMAC-SHA256 of the certificate's facts, keyed with the secret key: staff recompute it
-    to check that a certificate shown to them is one we issued, unchanged."""
-    canonical = json.dumps(certificate_content(case), sort_keys=True)
-    return salted_hmac(CERTIFICATE_SALT, canonical, algorithm="sha256").hexdigest()
+def certificate_checksum(case: Case, *, key_id: str | None = None) -> str:
+    """HMAC-SHA256 of the certificate's facts with the current certificate key (or the one
+    ``key_id`` names, as stored beside an issued checksum): staff recompute it to check that a
+    certificate shown to them is one we issued, unchanged."""
+    return keys.mac(keys.Purpose.CERTIFICATE, _certificate_canonical(case), key_id=key_id)[1]
+
+
+def certificate_checksum_matches(case: Case, checksum: str, *, key_id: str) -> bool:
+    """Whether ``checksum`` is the case's checksum today under the key ``key_id`` names (old
+    and legacy keys included); False for a key no longer configured."""
+    return keys.verify(
+        keys.Purpose.CERTIFICATE, _certificate_canonical(case), checksum, key_id=key_id
+    )
+
+
+def _certificate_canonical(case: Case) -> str:
+    return json.dumps(certificate_content(case), sort_keys=True)
 
 
 def _day(iso: str | None) -> dt.date | None:

@@ -1,20 +1,69 @@
-"""The admin's login, limited per IP address and per user name against password guessing."""
+"""The admin's login, limited against password guessing: failed sign-ins are counted per user
+name, normalised exactly as Django authenticates it (surrounding spaces stripped, NFKC), and
+per client address. Successful sign-ins are never counted, so an office of colleagues behind one
+address is not locked out. Once a limit is reached, a staff page says when to try again."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.forms import UsernameField
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django_ratelimit.core import is_ratelimited
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django_ratelimit.core import get_usage
+
+USER_GROUP = "dsar.admin-login.user"
+ADDRESS_GROUP = "dsar.admin-login.ip"
+
+
+def normalised_username(raw: str) -> str:
+    """The user name as the login form hands it to the authentication backend."""
+    try:
+        return str(UsernameField().clean(raw))
+    except ValidationError:
+        return ""
+
+
+def _limits(request: HttpRequest) -> list[tuple[str, object, str]]:
+    username = normalised_username(request.POST.get("username", ""))
+    return [
+        (USER_GROUP, lambda _group, _request: username, settings.DSAR["ADMIN_LOGIN_RATE"]),
+        (ADDRESS_GROUP, "ip", settings.DSAR["ADMIN_LOGIN_IP_RATE"]),
+    ]
+
+
+def _seconds_locked(request: HttpRequest) -> int | None:
+    """Seconds until the user name or the address may try again, if either is locked."""
+    waits = []
+    for group, key, rate in _limits(request):
+        usage = get_usage(request, group=group, key=key, rate=rate, increment=False)
+        if usage is not None and usage["count"] >= usage["limit"]:
+            waits.append(max(int(usage["time_left"]), 1))
+    return max(waits) if waits else None
+
+
+def _count_failure(request: HttpRequest) -> None:
+    for group, key, rate in _limits(request):
+        get_usage(request, group=group, key=key, rate=rate, increment=True)
 
 
 def rate_limited_login(request: HttpRequest) -> HttpResponse:
-    rate = settings.DSAR["ADMIN_LOGIN_RATE"]
-    for group, key in (
-        ("dsar.admin-login.ip", "ip"),
-        ("dsar.admin-login.user", "post:username"),
-    ):
-        if is_ratelimited(request, group=group, key=key, rate=rate, method="POST", increment=True):
-            return render(request, "dsar/rate_limited.html", status=429)
-    return admin.site.login(request)
+    if request.method == "POST":
+        seconds = _seconds_locked(request)
+        if seconds is not None:
+            until = timezone.localtime() + dt.timedelta(seconds=seconds)
+            context = {
+                **admin.site.each_context(request),
+                "title": "",
+                "retry_at": until,
+                "minutes": max(1, -(-seconds // 60)),
+            }
+            return TemplateResponse(request, "admin/login_locked.html", context, status=429)
+    response = admin.site.login(request)
+    if request.method == "POST" and not request.user.is_authenticated:
+        _count_failure(request)
+    return response

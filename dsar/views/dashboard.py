@@ -3,7 +3,6 @@ server-drawn SVG charts, and the same figures as CSV for the yearly accountabili
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from dsar import csvsafe
 from dsar.dashboard import DashboardFigures, dashboard_figures
 from dsar.models import CaseType
 
@@ -212,7 +212,7 @@ def dashboard_csv(request: HttpRequest) -> HttpResponse:
             )
         },
     )
-    writer = csv.writer(response)
+    writer = csvsafe.start(response)
     writer.writerow(["metric", "type", "bucket_or_month", "value"])
     for item in figures.open_by_days_left:
         writer.writerow(["open_cases_by_days_left", "all", item.bucket.key, item.count])

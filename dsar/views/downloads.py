@@ -12,6 +12,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
 from .. import downloads, transitions
+from ..audit import record_refusal
+from ..events import SUBJECT
 from ..forms import CodeForm
 from ..models import Artifact, DownloadLink
 
@@ -22,11 +24,24 @@ def _confirmed(request: HttpRequest, link: DownloadLink) -> bool:
     return link.pk in request.session.get(_SESSION_KEY, [])
 
 
+def _audit(link: DownloadLink | None, reason: str, **data: object) -> None:
+    """A refused download: an event on the link's case, or a security log line."""
+    record_refusal(
+        action="download_refused",
+        reason=reason,
+        case_id=link.case_id if link is not None else None,
+        actor=SUBJECT,
+        data=dict(data),
+    )
+
+
 def _refused(request: HttpRequest, link: DownloadLink | None) -> HttpResponse | None:
     if link is None:
+        _audit(None, "unknown_token")
         return render(request, "dsar/download_refused.html", {"reason": "invalid"}, status=404)
     state = downloads.link_state(link)
     if not state.usable:
+        _audit(link, state.reason)
         return render(request, "dsar/download_refused.html", {"reason": state.reason}, status=410)
     return None
 
@@ -48,13 +63,22 @@ def download_page(request: HttpRequest, token: str) -> HttpResponse:
             increment=True,
         )
         if limited:
+            record_refusal(
+                action="download_code_refused",
+                reason="rate_limited",
+                case_id=link.case_id,
+                actor=SUBJECT,
+            )
             return render(request, "dsar/rate_limited.html", status=429)
         transitions.send_download_code(link.pk)
         code_sent = True
     elif request.method == "POST":
         form = CodeForm(request.POST)
         if form.is_valid():
-            if downloads.check_code(link, form.cleaned_data["code"]):
+            refusal = downloads.verify_code(link, form.cleaned_data["code"])
+            if refusal is not None:
+                _audit(link, refusal)
+            else:
                 request.session.cycle_key()
                 request.session[_SESSION_KEY] = [
                     *request.session.get(_SESSION_KEY, []),
@@ -88,8 +112,10 @@ def download_file(request: HttpRequest, token: str, kind: str) -> HttpResponseBa
     # Bound to the link's own case: another case's files cannot be named here.
     artifact = Artifact.objects.filter(case=link.case, kind=kind).first()
     if artifact is None:
+        _audit(link, "unknown_file", kind=kind[:40])
         return render(request, "dsar/download_refused.html", {"reason": "invalid"}, status=404)
     if not downloads.record_download(link, artifact):
+        _audit(link, "used_up", kind=artifact.kind)
         return render(request, "dsar/download_refused.html", {"reason": "used_up"}, status=410)
     path = Path(settings.MEDIA_ROOT) / artifact.path
     response = FileResponse(

@@ -23,7 +23,7 @@ def _messages() -> list[dict[str, str]]:
             if not raw.strip():
                 continue
             message = email.message_from_bytes(raw.strip(), policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
+            assert isinstance(message, EmailMessage)  # nosec B101  # narrows the type; DEBUG only
             body = message.get_body(preferencelist=("plain",))
             found.append(
                 {

@@ -11,6 +11,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from .. import outcomes, transitions
+from ..audit import record_refusal
+from ..events import SUBJECT
 from ..forms import InformationForm, RequestForm
 from ..models import CaseStatus
 from ..tokens import case_for_status_key, find_verification, status_key
@@ -67,6 +69,12 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
         try:
             case = transitions.verify_case(token=token)
         except transitions.VerificationFailed as failure:
+            record_refusal(
+                action="verification_refused",
+                reason=failure.reason,
+                case_id=failure.case.pk if failure.case is not None else None,
+                actor=SUBJECT,
+            )
             return render(
                 request,
                 "dsar/verify_failed.html",

@@ -130,7 +130,7 @@ def test_twenty_exports_at_once_stay_within_a_60_a_minute_budget_shared_in_redis
         # Each case its own worker: its own connector, the budget shared through Redis.
         connector = DiscourseConnector.from_config(
             config,
-            secrets={"DISCOURSE_API_KEY": API_KEY},
+            secrets={"DSAR_SECRET_DISCOURSE_API_KEY": API_KEY},
             retry=RetryPolicy(max_wait_s=1.0),
             budget=store,
         )

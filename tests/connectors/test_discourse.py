@@ -43,13 +43,14 @@ def make_connector(
 ) -> DiscourseConnector:
     config = {
         "base_url": sandbox.base_url,
+        "allow_private_network": True,
         "api_username": "system",
         "erase_mode": erase_mode,
         "time_scale": time_scale,
     }
     return DiscourseConnector.from_config(
         config,
-        secrets={"DISCOURSE_API_KEY": api_key},
+        secrets={"DSAR_SECRET_DISCOURSE_API_KEY": api_key},
         retry=retry,
         budget=budget or LocalBudgetStore(),
     )
@@ -325,7 +326,7 @@ def test_a_wrong_api_key_is_a_final_error_naming_discourse_and_the_variable(
     assert not caught.value.retryable
     message = str(caught.value)
     assert message.startswith("Discourse rejected the credentials (HTTP 403)")
-    assert "check the API key in DISCOURSE_API_KEY" in message
+    assert "check the API key in DSAR_SECRET_DISCOURSE_API_KEY" in message
     assert len(control.calls()) == 1
 
 
@@ -356,7 +357,7 @@ def test_check_with_a_wrong_key_says_which_variable_to_fix(
     report = make_connector(sandbox, retry, api_key="revoked").check()
 
     assert not report.ok
-    assert "DISCOURSE_API_KEY" in report.items[0].message
+    assert "DSAR_SECRET_DISCOURSE_API_KEY" in report.items[0].message
 
 
 @pytest.mark.parametrize("mode", ["truncated", "shape"])
@@ -376,5 +377,5 @@ def test_settings_refuse_an_unknown_erase_mode() -> None:
     with pytest.raises(ConnectorError, match="'erase_mode' must be one of: anonymize, delete"):
         DiscourseConnector.from_config(
             {"base_url": "https://forum.example.com", "erase_mode": "shred"},
-            secrets={"DISCOURSE_API_KEY": "k"},
+            secrets={"DSAR_SECRET_DISCOURSE_API_KEY": "k"},
         )

@@ -15,7 +15,11 @@ import pytest
 from connectors.base import ConnectorError, RateLimited
 from connectors.budget import Limit, LocalBudgetStore, Rate
 from connectors.http import Budgets, HttpClient, RetryPolicy
+from connectors.netguard import NetworkPolicy
 from connectors.sandbox_base import Raw, Request, Response, Route, SandboxServer, route
+
+# The scripted server runs on this machine, as an on-premises system would.
+ON_THIS_MACHINE = NetworkPolicy(allow_private=True)
 
 
 class ScriptedServer(SandboxServer):
@@ -68,6 +72,7 @@ def client(scripted: ScriptedServer, retry: RetryPolicy) -> Iterator[HttpClient]
         timeout_s=0.5,
         credentials_hint="check SCRIPTED_TOKEN",
         retry=retry,
+        network=ON_THIS_MACHINE,
     ) as http:
         yield http
 
@@ -248,6 +253,7 @@ def test_an_unreachable_server_is_a_passing_error(retry: RetryPolicy) -> None:
             timeout_s=1,
             credentials_hint="",
             retry=retry,
+            network=ON_THIS_MACHINE,
         ) as http,
         pytest.raises(ConnectorError) as caught,
     ):

@@ -41,11 +41,15 @@ def make_connector(
 ) -> HubSpotConnector:
     config = {
         "base_url": sandbox.base_url,
+        "allow_private_network": True,
         "timeout_s": timeout_s,
         "api_version": api_version,
     }
     return HubSpotConnector.from_config(
-        config, secrets={"HUBSPOT_TOKEN": token}, retry=retry, budget=LocalBudgetStore()
+        config,
+        secrets={"DSAR_SECRET_HUBSPOT_TOKEN": token},
+        retry=retry,
+        budget=LocalBudgetStore(),
     )
 
 
@@ -311,7 +315,7 @@ def test_a_wrong_token_is_a_final_error_naming_hubspot_and_the_variable(
     assert not caught.value.retryable
     message = str(caught.value)
     assert message.startswith("HubSpot rejected the credentials (HTTP 401)")
-    assert message.endswith("check the private-app token in HUBSPOT_TOKEN")
+    assert message.endswith("check the private-app token in DSAR_SECRET_HUBSPOT_TOKEN")
     assert len(control.calls()) == 1
     assert control.state(email=ADA.email)["exists"]
 
@@ -331,15 +335,16 @@ def test_a_malformed_reply_is_a_final_error_naming_hubspot(
 
 def test_settings_say_which_setting_or_secret_is_missing() -> None:
     with pytest.raises(
-        ConnectorError, match="HubSpot token is not set: set environment variable HUBSPOT_TOKEN"
+        ConnectorError,
+        match="HubSpot token is not set: set environment variable DSAR_SECRET_HUBSPOT_TOKEN",
     ):
         HubSpotConnector.from_config({"base_url": "https://api.hubapi.com"}, secrets={})
     with pytest.raises(ConnectorError, match="HubSpot setting 'base_url' is missing"):
-        HubSpotConnector.from_config({}, secrets={"HUBSPOT_TOKEN": "t"})
+        HubSpotConnector.from_config({}, secrets={"DSAR_SECRET_HUBSPOT_TOKEN": "t"})
     with pytest.raises(ConnectorError, match="'api_version' must be v3 or a date"):
         HubSpotConnector.from_config(
             {"base_url": "https://api.hubapi.com", "api_version": "v9"},
-            secrets={"HUBSPOT_TOKEN": "t"},
+            secrets={"DSAR_SECRET_HUBSPOT_TOKEN": "t"},
         )
 
 

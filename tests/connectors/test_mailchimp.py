@@ -50,10 +50,14 @@ def make_connector(
 ) -> MailchimpConnector:
     config: dict[str, Any] = {
         "base_url": sandbox.base_url,
+        "allow_private_network": True,
         "list_ids": list(CONFIGURED_LISTS) if list_ids is None else list_ids,
     }
     return MailchimpConnector.from_config(
-        config, secrets={"MAILCHIMP_API_KEY": api_key}, retry=retry, budget=LocalBudgetStore()
+        config,
+        secrets={"DSAR_SECRET_MAILCHIMP_API_KEY": api_key},
+        retry=retry,
+        budget=LocalBudgetStore(),
     )
 
 
@@ -325,7 +329,7 @@ def test_a_wrong_api_key_is_a_final_error_naming_mailchimp_and_the_variable(
 
     assert not caught.value.retryable
     assert str(caught.value).startswith("Mailchimp rejected the credentials (HTTP 401)")
-    assert str(caught.value).endswith("check the API key in MAILCHIMP_API_KEY")
+    assert str(caught.value).endswith("check the API key in DSAR_SECRET_MAILCHIMP_API_KEY")
     assert len(control.calls()) == 1
 
 
@@ -343,12 +347,14 @@ def test_a_malformed_reply_is_a_final_error_naming_mailchimp(
 
 
 def test_settings_say_which_setting_or_secret_is_missing() -> None:
-    with pytest.raises(ConnectorError, match="set environment variable MAILCHIMP_API_KEY"):
+    with pytest.raises(
+        ConnectorError, match="set environment variable DSAR_SECRET_MAILCHIMP_API_KEY"
+    ):
         MailchimpConnector.from_config(
             {"base_url": "https://us21.api.mailchimp.com/3.0"}, secrets={}
         )
     with pytest.raises(ConnectorError, match="'list_ids' must be a list of texts"):
         MailchimpConnector.from_config(
             {"base_url": "https://us21.api.mailchimp.com/3.0", "list_ids": "a1b2"},
-            secrets={"MAILCHIMP_API_KEY": "k"},
+            secrets={"DSAR_SECRET_MAILCHIMP_API_KEY": "k"},
         )

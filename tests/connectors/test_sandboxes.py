@@ -71,7 +71,10 @@ def test_state_tells_whether_a_person_exists_and_their_flags(urls: dict[str, str
 
 
 def test_latency_can_be_limited_to_the_calls_a_pattern_finds(urls: dict[str, str]) -> None:
-    headers = {"Api-Key": SANDBOX_SECRETS["DISCOURSE_API_KEY"], "Api-Username": "system"}
+    headers = {
+        "Api-Key": SANDBOX_SECRETS["DSAR_SECRET_DISCOURSE_API_KEY"],
+        "Api-Username": "system",
+    }
     with SandboxControl(urls["discourse"]) as control:
         control.reset()
         control.configure(latency_s=0.3, latency_path_pattern=r"/admin/users/list/")

@@ -39,12 +39,12 @@ class Database:
     schema: str | None
 
     def connector(self, **changes: Any) -> SqlConnector:
-        config = trial_system_config(url_env="TRIAL_DB_URL", schema=self.schema)
+        config = trial_system_config(url_env="DSAR_SECRET_TRIAL_DB_URL", schema=self.schema)
         table = config["mapping"][0]
         table.update(changes)
         # Rectification may only correct mapped columns: fewer columns, fewer fields.
         table["fields"] = {k: v for k, v in table["fields"].items() if v in table["columns"]}
-        return SqlConnector.from_config(config, secrets={"TRIAL_DB_URL": self.url})
+        return SqlConnector.from_config(config, secrets={"DSAR_SECRET_TRIAL_DB_URL": self.url})
 
     def rows(self) -> list[dict[str, Any]]:
         engine = sa.create_engine(self.url, poolclass=sa.NullPool)
@@ -257,9 +257,9 @@ def test_an_unreachable_database_is_a_passing_error() -> None:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port}/test"
-    config = trial_system_config(url_env="TRIAL_DB_URL")
+    config = trial_system_config(url_env="DSAR_SECRET_TRIAL_DB_URL")
 
-    connector = SqlConnector.from_config(config, secrets={"TRIAL_DB_URL": url})
+    connector = SqlConnector.from_config(config, secrets={"DSAR_SECRET_TRIAL_DB_URL": url})
     with pytest.raises(ConnectorError) as caught:
         connector.erase(ADA_ID)
 
@@ -269,14 +269,19 @@ def test_an_unreachable_database_is_a_passing_error() -> None:
 
 
 def test_the_database_url_comes_from_the_variable_the_settings_name() -> None:
-    config = trial_system_config(url_env="TRIAL_DB_URL")
+    config = trial_system_config(url_env="DSAR_SECRET_TRIAL_DB_URL")
 
     with pytest.raises(ConnectorError) as caught:
         SqlConnector.from_config(config, secrets={})
 
-    assert str(caught.value) == "SQL database URL is not set: set environment variable TRIAL_DB_URL"
-    with pytest.raises(ConnectorError, match="URL in TRIAL_DB_URL is not a database URL"):
-        SqlConnector.from_config(config, secrets={"TRIAL_DB_URL": "not a url"})
+    assert (
+        str(caught.value)
+        == "SQL database URL is not set: set environment variable DSAR_SECRET_TRIAL_DB_URL"
+    )
+    with pytest.raises(
+        ConnectorError, match="URL in DSAR_SECRET_TRIAL_DB_URL is not a database URL"
+    ):
+        SqlConnector.from_config(config, secrets={"DSAR_SECRET_TRIAL_DB_URL": "not a url"})
 
 
 def test_creating_the_trial_database_twice_adds_nothing(tmp_path: Any) -> None:

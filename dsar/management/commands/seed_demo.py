@@ -37,7 +37,7 @@ class Command(BaseCommand):
         self.stderr.write(
             f"register: {result.created} activities created, {result.updated} updated"
         )
-        trial_url = settings.CONNECTOR_SECRETS.get("TRIAL_DATABASE_URL")
+        trial_url = settings.CONNECTOR_SECRETS.get("DSAR_SECRET_TRIAL_DATABASE_URL")
         if trial_url:
             create_trial_database(trial_url)
         user_model = get_user_model()
