@@ -522,7 +522,7 @@ def send_download_code(link_id: int) -> None:
         link = DownloadLink.objects.get(pk=link_id)
         case = _lock(link.case_id)
         cancel_pending(case, "download_code")
-        append_event(case, actor=SUBJECT, action="download_code_sent")
+        append_event(case, actor=SUBJECT, action="download_code_requested")
         queue_email(case, "download_code", args={"link": link.pk})
 
 

@@ -225,7 +225,7 @@ def test_the_migration_keys_intact_plain_chains_and_leaves_broken_ones_reported(
     _plain_chain(broken.pk, 2)
     Event.objects.filter(case=broken, seq=1).update(action="rewritten")
 
-    import_module("dsar.migrations.0009_sec_keys").rekey(apps, None)
+    import_module("dsar.migrations.0013_sec_keys").rekey(apps, None)
 
     assert verify_chain(intact.pk) is None
     assert set(intact.events.values_list("key_id", flat=True)) == {"dev"}

@@ -13,7 +13,7 @@ from django.utils.crypto import salted_hmac
 from dsar import keys
 from dsar.models import ArtifactKind, CaseStatus, Controller, SuppressionEntry
 from dsar.suppression import is_suppressed, suppress
-from tests.factories import CaseFactory, SystemRunFactory
+from tests.factories import CaseFactory, SystemRunFactory, outcome_of
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,9 @@ def test_a_certificate_stays_genuine_after_rotating_secret_key_and_the_certifica
         supervisory_authority="HBDI",
     )
     case = CaseFactory(status=CaseStatus.COMPLETED, type="erasure", closed_at=timezone.now())
-    SystemRunFactory(case=case, action="erase", status="succeeded", summary={"found": True})
+    SystemRunFactory(
+        case=case, action="erase", status="succeeded", **outcome_of("erase", found=True)
+    )
     [certificate] = build_artifacts(case)
     assert certificate.kind == ArtifactKind.CERTIFICATE_PDF
     assert certificate.checksum_key_id == "dev"

@@ -19,7 +19,7 @@ import pytest
 from connectors.base import ConnectorError
 from connectors.http import HttpClient, RetryPolicy
 from connectors.netguard import AddressRefused, GuardedTransport, NetworkPolicy, address_kind
-from dsar.callbacks import post_callback, send_status_callback_task, validate_callback_url
+from dsar.callbacks import deliver_status_callback, post_callback, validate_callback_url
 from dsar.models import CaseStatus
 from tests.factories import CaseFactory
 
@@ -211,7 +211,7 @@ def test_a_callback_redirected_to_http_127_0_0_1_is_not_followed(
     case = CaseFactory(
         external_id=uuid.uuid4(), callback_urls=[f"http://127.0.0.1:{outside.port}/hook"]
     )
-    send_status_callback_task.delay(case.pk, CaseStatus.CANCELLED, 0)
+    deliver_status_callback(case.pk, url_index=0, status=CaseStatus.CANCELLED)
     assert outside.paths == ["/hook"] and inside.paths == []
     assert case.events.get(action="callback_failed").data["http_status"] == 302
 

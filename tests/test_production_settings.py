@@ -31,6 +31,10 @@ def production_env(**overrides: str | None) -> dict[str, str]:
             "SITE_URL": "https://dsar.example.com",
             "EMAIL_URL": "smtp://127.0.0.1:2525",
             "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
+            **{
+                f"DSAR_{purpose}_KEYS": f"2026:{purpose.lower()}-" + "k" * 40
+                for purpose in ("AUDIT", "SUPPRESSION", "CERTIFICATE")
+            },
         }
     )
     for key, value in overrides.items():

@@ -1,6 +1,6 @@
 """The example nginx configuration (docker/nginx/dsar.conf.template) works: run on loopback with a
 self-signed certificate in front of gunicorn in production mode, it proxies HTTPS, and Django sees
-the X-Forwarded-Proto, the host and, through X-Real-IP, each client's own address for the rate
+the X-Forwarded-Proto, the host and, through X-Forwarded-For from the trusted proxy, each client's own address for the rate
 limits."""
 
 from __future__ import annotations
@@ -88,7 +88,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             # The pages used here need no database; nothing listens on this port.
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/dsar",
             "DSAR_VAR_DIR": str(tmp / "var"),
-            "RATELIMIT_IP_META_KEY": "HTTP_X_REAL_IP",
+            # nginx runs on this machine: only its forwarded headers are believed.
+            "DSAR_TRUSTED_PROXIES": "127.0.0.1",
+            **{
+                f"DSAR_{purpose}_KEYS": f"2026:{purpose.lower()}-" + "k" * 40
+                for purpose in ("AUDIT", "SUPPRESSION", "CERTIFICATE")
+            },
             "DSAR_RATE_PER_IP": "1/h",
         }
     )

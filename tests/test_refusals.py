@@ -157,7 +157,7 @@ def test_django_server_celery_and_api_log_lines_are_redacted(logged) -> None:
     logging.getLogger("dsar").warning("header was Bearer dsar_%s", token)
     output = logged.getvalue()
     assert token not in output
-    assert output.count("[redacted]") == 4
+    assert output.count("[redacted]") >= 4
 
 
 def test_the_gunicorn_access_log_never_prints_a_token() -> None:

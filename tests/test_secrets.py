@@ -11,7 +11,8 @@ from django.urls import reverse
 from connectors.base import ConnectorError
 from connectors.settings import ConnectorSecrets, SecretPolicy
 from dsar.models import CaseStatus, DataSystem, RunStatus
-from dsar.runs import connector_for, perform_run
+from dsar.runs import connector_for
+from dsar.tasks import run_system_task
 from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,7 @@ def test_a_data_system_naming_a_product_secret_is_refused_at_run(
     with pytest.raises(ConnectorError, match=f"{variable} is not a connector secret"):
         connector_for(system)
     run = SystemRunFactory(system=system, case=CaseFactory(status=CaseStatus.IN_PROGRESS))
-    perform_run(run.pk)
+    run_system_task(run.pk)
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert "is not a connector secret" in run.last_error

@@ -149,6 +149,7 @@ def test_a_refused_permission_sends_staff_to_the_permission_not_the_credentials(
             credentials_hint="check SCRIPTED_TOKEN",
             permission_hint="give the app the write scope",
             retry=retry,
+            network=ON_THIS_MACHINE,
         ) as http,
         pytest.raises(ConnectorError) as caught,
     ):
@@ -173,6 +174,7 @@ def test_a_403_that_names_bad_credentials_is_a_credentials_error(
             credentials_hint="check SCRIPTED_TOKEN",
             credential_markers=("API username or key is invalid",),
             retry=retry,
+            network=ON_THIS_MACHINE,
         ) as http,
         pytest.raises(ConnectorError) as caught,
     ):
@@ -316,6 +318,7 @@ def budgeted(server: ScriptedServer, *, limits: list[Limit], store: LocalBudgetS
         credentials_hint="",
         retry=RetryPolicy(max_wait_s=1.0, slot_poll_s=0.01),
         budgets=Budgets(store=store, account="scripted:test", limits={"general": limits}),
+        network=ON_THIS_MACHINE,
     )
 
 
