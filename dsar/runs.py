@@ -226,9 +226,12 @@ def _ask_for_manual_work(run: SystemRun, *, team: str, instructions: str) -> Non
         kept = retention_obligations(run.system, on=request_day(run.case))
         if kept:
             summary["retained"] = [item.as_json() for item in kept]
+            # Several activities of one system may share an obligation: say it once.
             instructions += " " + " ".join(
-                f"Keep and restrict what falls under: {item.obligation} (until {item.until})."
-                for item in kept
+                dict.fromkeys(
+                    f"Keep and restrict what falls under: {item.obligation} (until {item.until})."
+                    for item in kept
+                )
             )
     ManualTask.objects.get_or_create(run=run, defaults={"team": team, "instructions": instructions})
     _finish(run, RunStatus.WAITING_MANUAL, summary=summary)
