@@ -13,6 +13,7 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import linebreaksbr
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -27,6 +28,8 @@ from ..models import (
     RunStatus,
     SystemRun,
 )
+from .case_page import how_verified
+from .timeline import ACTION_NAMES
 
 
 @admin.register(DataSystem)
@@ -93,7 +96,7 @@ class ManualTaskForm(forms.ModelForm[ManualTask]):
     outcome = forms.CharField(
         label=_("What did you find or do?"),
         widget=forms.Textarea(attrs={"rows": 5}),
-        help_text=_("Saving marks the task done and lets the case move on."),
+        help_text=_("Completing the task records this and lets the case move on."),
     )
 
     class Meta:
@@ -108,13 +111,14 @@ class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
     list_filter = ("status", "team")
     search_fields = ("run__case__reference",)
     list_select_related = ("run__case", "run__system")
-    readonly_fields = ("case_link", "system", "action", "team", "instructions", "status")
+    change_form_template = "admin/dsar/manualtask/change_form.html"
+    readonly_fields = ("case_link", "system", "action", "team", "instructions_text", "status")
     fields = (
         "case_link",
         "system",
         "action",
         "team",
-        "instructions",
+        "instructions_text",
         "status",
         "outcome",
         "data_found",
@@ -134,12 +138,43 @@ class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
 
     @admin.display(description=_("action"))
     def action(self, task: ManualTask) -> str:
-        return task.run.action
+        return str(ACTION_NAMES.get(task.run.action, task.run.action))
+
+    @admin.display(description=_("instructions"))
+    def instructions_text(self, task: ManualTask) -> str:
+        return linebreaksbr(task.instructions)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ManualTask]:
+        return (
+            super().get_queryset(request).select_related("run__case", "run__system", "completed_by")
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: ManualTask | None = None) -> Any:
         if obj is not None and obj.status == ManualTaskStatus.DONE:
             return (*self.readonly_fields, "outcome", "data_found")
         return self.readonly_fields
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        task = self.get_object(request, object_id)
+        context: dict[str, Any] = {**(extra_context or {})}
+        if task is not None:
+            case = task.run.case
+            context |= {
+                "case": case,
+                "verified_by": how_verified(case),
+                "title": _("%(system)s: %(action)s for %(case)s")
+                % {
+                    "system": task.run.system.name,
+                    "action": ACTION_NAMES.get(task.run.action, task.run.action),
+                    "case": case.reference,
+                },
+                "subtitle": None,
+                "show_save_and_add_another": False,
+                "show_delete": False,
+            }
+        return super().change_view(request, object_id, form_url, context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -161,4 +196,8 @@ class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
             user_id=request.user.pk,
             data_found=form.cleaned_data["data_found"],
         )
-        messages.success(request, _("The task is done; the case moves on."))
+        messages.success(request, _("The task is complete; the case moves on."))
+
+    def response_change(self, request: HttpRequest, obj: ManualTask) -> HttpResponse:
+        # Back to the case, where the next step shows.
+        return HttpResponseRedirect(reverse("admin:dsar_case_change", args=[obj.run.case_id]))
