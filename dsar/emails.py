@@ -70,6 +70,7 @@ def _supervisory_authority() -> str:
 
 def send_rejection_email(case: Case) -> None:
     """Art. 12(4): the reasons, the right to complain and to seek a judicial remedy."""
+    reason = RejectionReason(case.details.get("rejection_reason", RejectionReason.OTHER))
     with translation.override(case.language):
         _send(
             case,
@@ -77,9 +78,9 @@ def send_rejection_email(case: Case) -> None:
             subject=gettext("Your request %(reference)s") % {"reference": case.reference},
             tag="rejected",
             context={
-                "reason": RejectionReason(
-                    case.details.get("rejection_reason", RejectionReason.OTHER)
-                ).label,
+                "reason": reason.label,
+                # "Another reason, explained below" is for staff: the person reads the note.
+                "reason_is_other": reason == RejectionReason.OTHER,
                 "note": case.details.get("rejection_note", ""),
                 "grounds": case.details.get("decision_grounds", ""),
                 "authority": _supervisory_authority(),
