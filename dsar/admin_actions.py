@@ -123,7 +123,8 @@ def _rebuild(case: Case, data: dict[str, object], actor: str) -> str:
 
 class RestrictionLiftForm(forms.Form):
     lift_on = forms.DateField(
-        label=_("Lift the restriction on"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Lift the restriction on"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea)
 

@@ -26,10 +26,10 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import transitions
 from ..events import staff_actor
-from ..forms import TYPE_LABELS
 from ..models import Case, CaseType, ObjectionScope
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
 
 CHANNELS = [
     ("email", _("By email")),
@@ -50,11 +50,12 @@ class IntakeForm(forms.Form):
     received_on = forms.DateField(
         label=_("Received on"),
         help_text=_("The day the request reached us: the one-month deadline runs from it."),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        # A date input takes ISO dates only, whatever the page's language.
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     request_type = forms.ChoiceField(
         label=_("What does the person ask for?"),
-        choices=[(value, f"{CaseType(value).label}: {TYPE_LABELS[value]}") for value in CaseType],
+        choices=CaseType.choices,
     )
     objection_scope = forms.ChoiceField(
         label=_("For an objection: to what?"),
