@@ -108,6 +108,10 @@ def test_a_person_requests_erasure_on_a_phone_and_is_told_what_deletion_means(
     words = WORDS[language]
     phone.goto(live_server.url)
     check(phone, f"public-form-390-{language}")
+    # Three Tabs to the first question: the skip link, the other language, the question.
+    for _ in range(3):
+        phone.keyboard.press("Tab")
+    expect(phone.get_by_role("radio").first).to_be_focused()
 
     phone.get_by_role("button", name=words["send"]).click()
     summary = phone.get_by_role("alert")

@@ -186,6 +186,7 @@ def test_the_other_staff_pages_pass_axe_and_fit_1280px(
     browsers.append(page)
     task = ManualTask.objects.filter(run__case=scene.manual, status=ManualTaskStatus.OPEN).first()
     assert task is not None
+    failed_run = scene.failed.runs.get(status=RunStatus.FAILED)
     pages = {
         "index": reverse("admin:index"),
         "review": reverse("admin:dsar_case_change", args=[scene.review.pk]),
@@ -194,6 +195,7 @@ def test_the_other_staff_pages_pass_axe_and_fit_1280px(
         "action-cancel": reverse("admin:dsar_case_action", args=[scene.failed.pk, "cancel"]),
         "intake": reverse("admin:dsar_case_record"),
         "task": reverse("admin:dsar_manualtask_change", args=[task.pk]),
+        "retry": reverse("admin:dsar_systemrun_retry", args=[failed_run.pk]),
         "dashboard": reverse("dsar_dashboard"),
     }
     for name, path in pages.items():
