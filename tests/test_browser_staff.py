@@ -267,6 +267,7 @@ def test_staff_save_a_correction_review_reload_it_and_approve_it(
     row.locator("input[name$='-proposed_value']").fill("+49 30 1234")
     row.locator("select[name$='-decision']").select_option("accepted")
     page.get_by_role("button", name="Save the decisions").click()
+    expect(page.locator(".messagelist")).to_contain_text("The decisions are saved.")
 
     page.reload()
     saved = page.locator("#changes-group tbody tr.has_original")
@@ -276,6 +277,7 @@ def test_staff_save_a_correction_review_reload_it_and_approve_it(
     expect(saved.locator("select[name$='-decision']")).to_have_value("accepted")
     # Saving again, unchanged, is harmless: no duplicate, no error.
     page.get_by_role("button", name="Save the decisions").click()
+    expect(page.locator(".messagelist")).to_be_visible()
     expect(page.locator(".errornote")).to_have_count(0)
     assert case.changes.count() == 1
 

@@ -199,6 +199,11 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         """Saving the page stores the review of a correction (its inline) and nothing of the
         case itself, which only the transitions change."""
 
+    def response_change(self, request: HttpRequest, obj: Case) -> HttpResponse:
+        # The only thing saved here is the review of a correction: say so, and stay on it.
+        self.message_user(request, _("The decisions are saved."))
+        return HttpResponseRedirect(request.path)
+
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         return super().changelist_view(request, {"title": _("The queue"), **(extra_context or {})})
 
