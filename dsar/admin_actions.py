@@ -1,4 +1,8 @@
-"""The workflow actions staff take on a case page; each calls one transition."""
+"""The workflow actions staff take on a case page; each calls one transition.
+
+Each action's page says what will happen (``consequence``), and its button says what it does
+(``submit``), so that nobody confirms a generic "Confirm".
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,14 @@ from .models import ArtifactKind, Case, CaseStatus, CaseType, RejectionReason
 
 class NoteForm(forms.Form):
     pass
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("How did the person withdraw the request?"),
+        help_text=_("For example: by email of 3 March to the privacy address."),
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
 
 class ObjectionDecisionForm(forms.Form):
@@ -113,7 +125,8 @@ def _rebuild(case: Case, data: dict[str, object], actor: str) -> str:
 
 class RestrictionLiftForm(forms.Form):
     lift_on = forms.DateField(
-        label=_("Lift the restriction on"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Lift the restriction on"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea)
 
@@ -140,6 +153,10 @@ class CaseAction:
     # Returns what to tell the member of staff, when there is more to say than "done".
     run: Callable[[Case, dict[str, object], str], object]
     permission: str = WORK
+    consequence: StrOrPromise = ""
+    submit: StrOrPromise = ""
+    # A decision the case waits for: shown first, as the main button.
+    primary: bool = False
 
 
 def _reviewing(case: Case) -> bool:
@@ -157,6 +174,12 @@ ACTIONS = [
         ),
         lambda case, data, actor: transitions.approve_case(case.pk, actor=actor),
         permission=DECIDE,
+        consequence=_(
+            "The request goes to every enabled system now. Their progress shows on the case "
+            "page, and the person is emailed when everything is done."
+        ),
+        submit=_("Approve and start"),
+        primary=True,
     ),
     CaseAction(
         "decide-objection",
@@ -167,6 +190,13 @@ ACTIONS = [
             case.pk, upheld=bool(data["upheld"]), grounds=str(data["grounds"]), actor=actor
         ),
         permission=DECIDE,
+        consequence=_(
+            "Upheld: every system restricts the person's data, and the person is told. Not "
+            "upheld: the case closes, and the person is told your grounds and their right to "
+            "complain."
+        ),
+        submit=_("Record the decision"),
+        primary=True,
     ),
     CaseAction(
         "request-information",
@@ -176,6 +206,11 @@ ACTIONS = [
         lambda case, data, actor: transitions.request_information(
             case.pk, what=str(data["what"]), actor=actor
         ),
+        consequence=_(
+            "The person is emailed your question with a link to answer it. The case waits for "
+            "the answer; the deadline keeps running."
+        ),
+        submit=_("Send the question"),
     ),
     CaseAction(
         "reject",
@@ -186,6 +221,11 @@ ACTIONS = [
             case.pk, reason=str(data["reason"]), note=str(data["note"]), actor=actor
         ),
         permission=DECIDE,
+        consequence=_(
+            "The case closes. The person is emailed the reason and your note, with their right "
+            "to complain to the supervisory authority. This cannot be undone."
+        ),
+        submit=_("Reject the request"),
     ),
     CaseAction(
         "announce-restriction-lift",
@@ -199,6 +239,10 @@ ACTIONS = [
             actor=actor,
         ),
         permission=DECIDE,
+        consequence=_(
+            "The person is emailed the day and your reason, so that they can object before then."
+        ),
+        submit=_("Send the announcement"),
     ),
 ]
 ACTIONS += [
@@ -212,6 +256,8 @@ ACTIONS += [
             assignee_id=data["assignee"].pk if data["assignee"] else None,  # type: ignore[attr-defined]
             actor=actor,
         ),
+        consequence=_("The case moves to the colleague's list. Nobody is emailed."),
+        submit=_("Assign"),
     ),
     CaseAction(
         "extend",
@@ -222,13 +268,25 @@ ACTIONS += [
             case.pk, months=int(str(data["months"])), reason=str(data["reason"]), actor=actor
         ),
         permission=DECIDE,
+        consequence=_(
+            "The deadline moves by the months you choose, counted from the first due date, and "
+            "the person is emailed your reason. A deadline can be extended only once."
+        ),
+        submit=_("Extend the deadline"),
     ),
     CaseAction(
         "cancel",
         _("Cancel at the person's wish"),
-        NoteForm,
+        CancelForm,
         lambda case: case.is_open,
-        lambda case, data, actor: transitions.cancel_case(case.pk, actor=actor),
+        lambda case, data, actor: transitions.cancel_case(
+            case.pk, reason=str(data["reason"]), actor=actor
+        ),
+        consequence=_(
+            "The case closes, and no system is asked to do anything more. The person is not "
+            "emailed."
+        ),
+        submit=_("Cancel the request"),
     ),
     CaseAction(
         "rebuild-deliverables",
@@ -236,6 +294,10 @@ ACTIONS += [
         NoteForm,
         lambda case: case.status == CaseStatus.COMPLETED,
         _rebuild,
+        consequence=_(
+            "The person's files are built again from the recorded outcomes. Nobody is emailed."
+        ),
+        submit=_("Build the files again"),
     ),
     CaseAction(
         "verify-certificate",
@@ -243,6 +305,10 @@ ACTIONS += [
         CertificateForm,
         lambda case: case.artifacts.filter(kind=ArtifactKind.CERTIFICATE_PDF).exists(),
         _verify_certificate,
+        consequence=_(
+            "Nothing changes: you learn whether the checksum is one we issued for this case."
+        ),
+        submit=_("Check the checksum"),
     ),
 ]
 ACTIONS_BY_KEY = {action.key: action for action in ACTIONS}

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.core import checks
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +18,7 @@ def _ensure_roles(sender: AppConfig, **kwargs: Any) -> None:
 
 
 class DsarConfig(AppConfig):
+    default = True
     name = "dsar"
     verbose_name = _("Data-subject requests")
     default_auto_field = "django.db.models.BigAutoField"
@@ -29,3 +31,11 @@ class DsarConfig(AppConfig):
         # Register the Celery tasks in every process, so dsar.queue can publish them by name
         # (the queue module itself imports no task, which keeps the layers one-way).
         from . import tasks  # noqa: F401
+
+
+class DsarAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with DSAR Desk's site (its name and its index page of the work waiting);
+    in INSTALLED_APPS in place of ``django.contrib.admin``."""
+
+    default = False
+    default_site = "dsar.admin_site.DsarAdminSite"

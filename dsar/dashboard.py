@@ -1,5 +1,6 @@
-"""Selectors for the privacy team's dashboard: deadlines of the open cases, intake by month and
-how fast and how punctually completed cases were answered.
+"""Selectors for the privacy team's dashboard and the admin's index page: deadlines of the open
+cases, what needs attention, cases per state, intake by month and how fast and how punctually
+completed cases were answered.
 
 Each selector runs one SQL query, whatever the number of cases: counts are aggregated in the
 database; durations come from one query of the completed cases' dates, since percentiles are not
@@ -21,6 +22,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from dsar.attention import AttentionCounts, attention_counts
 from dsar.models import OPEN_STATUSES, Case, CaseStatus, CaseType
 
 MONTHS_SHOWN = 12
@@ -85,6 +87,7 @@ class DashboardFigures:
     open_by_days_left: list[BucketCount]
     cases_by_month: list[MonthCounts]
     closing: list[ClosingStats]
+    attention: AttentionCounts
 
     @property
     def overdue_now(self) -> int:
@@ -95,7 +98,7 @@ class DashboardFigures:
         return sum(b.count for b in self.open_by_days_left)
 
 
-def _bucket_filter(bucket: Bucket, today: dt.date) -> Q:
+def bucket_condition(bucket: Bucket, today: dt.date) -> Q:
     condition = Q()
     if bucket.min_days is not None:
         condition &= Q(due_date__gte=today + dt.timedelta(days=bucket.min_days))
@@ -108,7 +111,7 @@ def open_cases_by_days_left(*, today: dt.date | None = None) -> list[BucketCount
     """Open cases per bucket of days left (due date minus today in the controller's time zone)."""
     today = today or timezone.localdate()
     counts = Case.objects.filter(status__in=OPEN_STATUSES).aggregate(
-        **{bucket.key: Count("id", filter=_bucket_filter(bucket, today)) for bucket in BUCKETS}
+        **{bucket.key: Count("id", filter=bucket_condition(bucket, today)) for bucket in BUCKETS}
     )
     return [BucketCount(bucket, counts[bucket.key]) for bucket in BUCKETS]
 
@@ -190,12 +193,53 @@ def closing_stats() -> list[ClosingStats]:
     return stats
 
 
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    label: str | Promise
+    count: int
+    is_open: bool
+
+
+def cases_by_status() -> list[StatusCount]:
+    """Every case state with its number of cases, open states first (one query)."""
+    counts = dict(
+        Case.objects.order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    ordered = sorted(CaseStatus.choices, key=lambda choice: choice[0] not in OPEN_STATUSES)
+    return [
+        StatusCount(value, label, counts.get(value, 0), value in OPEN_STATUSES)
+        for value, label in ordered
+    ]
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """The open cases of one member of staff and those nobody has taken."""
+
+    mine: int
+    unassigned: int
+
+
+def queue_counts(*, user_id: int | None) -> QueueCounts:
+    """Open cases assigned to ``user_id`` and open cases assigned to nobody (one query)."""
+    counts = Case.objects.filter(status__in=OPEN_STATUSES).aggregate(
+        mine=Count("id", filter=Q(assignee_id=user_id)),
+        unassigned=Count("id", filter=Q(assignee__isnull=True)),
+    )
+    return QueueCounts(mine=counts["mine"], unassigned=counts["unassigned"])
+
+
 def dashboard_figures(*, now: dt.datetime | None = None) -> DashboardFigures:
-    """Every figure of the dashboard as of ``now`` (three queries)."""
+    """Every figure of the dashboard as of ``now`` (four queries)."""
     today = timezone.localdate(now or timezone.now())
     return DashboardFigures(
         today=today,
         open_by_days_left=open_cases_by_days_left(today=today),
         cases_by_month=cases_by_month(today=today),
         closing=closing_stats(),
+        attention=attention_counts(today=today),
     )

@@ -98,15 +98,16 @@ def compose_confirmed(delivery: EmailDelivery, case: Case) -> ComposedEmail:
 
 def compose_rejected(delivery: EmailDelivery, case: Case) -> ComposedEmail:
     """Art. 12(4): the reasons, the right to complain and to seek a judicial remedy."""
+    reason = RejectionReason(case.details.get("rejection_reason", RejectionReason.OTHER))
     return _to_person(
         case,
         template="rejected",
         subject=gettext("Your request %(reference)s") % {"reference": case.reference},
         tag="rejected",
         context={
-            "reason": RejectionReason(
-                case.details.get("rejection_reason", RejectionReason.OTHER)
-            ).label,
+            "reason": reason.label,
+            # "Another reason, explained below" is for staff: the person reads the note.
+            "reason_is_other": reason == RejectionReason.OTHER,
             "note": case.details.get("rejection_note", ""),
             "grounds": case.details.get("decision_grounds", ""),
             "authority": _supervisory_authority(),

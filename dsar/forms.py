@@ -80,6 +80,11 @@ class AccessibleForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
 
+    @property
+    def error_count(self) -> int:
+        """How many error messages the form shows, for the error summary's heading."""
+        return sum(len(errors) for errors in self.errors.values())
+
     def full_clean(self) -> None:
         """Tie each error to its field for assistive technology (aria-describedby)."""
         super().full_clean()
@@ -170,11 +175,12 @@ class RequestForm(AccessibleForm):
         data = super().clean() or {}
         request_type = data.get("request_type")
         if request_type == CaseType.RECTIFICATION:
-            if not data.get("rectification_wrong"):
+            # A field refused already (too long, say) is not also reported missing.
+            if not data.get("rectification_wrong") and "rectification_wrong" not in self.errors:
                 self.add_error(
                     "rectification_wrong", _("Please tell us which data is wrong or incomplete.")
                 )
-            if not data.get("rectification_correct"):
+            if not data.get("rectification_correct") and "rectification_correct" not in self.errors:
                 self.add_error("rectification_correct", _("Please tell us what is correct."))
         if request_type == CaseType.OBJECTION:
             scope = data.get("objection_scope")

@@ -34,7 +34,7 @@ class CaseStatus(models.TextChoices):
     AWAITING_VERIFICATION = "awaiting_verification", _("Awaiting verification")
     VERIFIED = "verified", _("Verified")
     IN_REVIEW = "in_review", _("In review")
-    AWAITING_INFORMATION = "awaiting_information", _("Waiting for information from you")
+    AWAITING_INFORMATION = "awaiting_information", _("Waiting for the person's answer")
     IN_PROGRESS = "in_progress", _("In progress")
     AWAITING_MANUAL = "awaiting_manual", _("Awaiting manual work")
     COMPLETED = "completed", _("Completed")
@@ -85,6 +85,10 @@ class ReferenceCounter(models.Model):
     year = models.PositiveIntegerField(primary_key=True)
     last = models.PositiveIntegerField(default=0)
 
+    class Meta:
+        verbose_name = _("reference counter")
+        verbose_name_plural = _("reference counters")
+
     def __str__(self) -> str:
         return f"{self.year}: {self.last}"
 
@@ -95,7 +99,9 @@ class Case(models.Model):
     reference = models.CharField(_("reference"), max_length=32, unique=True)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     type = models.CharField(_("request type"), max_length=20, choices=CaseType.choices)
-    regime = models.CharField(max_length=10, choices=Regime.choices, default=Regime.GDPR)
+    regime = models.CharField(
+        _("regime"), max_length=10, choices=Regime.choices, default=Regime.GDPR
+    )
     status = models.CharField(
         _("status"),
         max_length=30,
@@ -132,12 +138,14 @@ class Case(models.Model):
         null=True,
         blank=True,
         related_name="assigned_cases",
+        verbose_name=_("assigned to"),
     )
 
     class Meta:
         ordering = ["due_date", "id"]
         indexes = [models.Index(fields=["status", "due_date"])]
         verbose_name = _("case")
+        verbose_name_plural = _("cases")
         permissions = [
             ("work_case", _("Can work cases: assign, ask, retry, complete manual tasks, cancel")),
             ("decide_case", _("Can approve, reject and extend cases")),
@@ -166,6 +174,10 @@ class Verification(models.Model):
     # A staff resend revokes the earlier link, so one verification token is live at a time.
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = _("verification")
+        verbose_name_plural = _("verifications")
+
     def __str__(self) -> str:
         return f"verification of {self.case_id}"
 
@@ -191,12 +203,14 @@ class Event(models.Model):
     a closed case's details leaves the chain intact and verifiable.
     """
 
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
-    seq = models.PositiveIntegerField()
-    actor = models.CharField(max_length=150)
-    action = models.CharField(max_length=64)
-    data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-    created_at = models.DateTimeField(default=timezone.now)
+    case = models.ForeignKey(
+        Case, on_delete=models.PROTECT, related_name="events", verbose_name=_("case")
+    )
+    seq = models.PositiveIntegerField(_("number"))
+    actor = models.CharField(_("who"), max_length=150)
+    action = models.CharField(_("what"), max_length=64)
+    data = models.JSONField(_("data"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
     # The audit key this event's hash was made with; empty for events hashed without a key.
@@ -205,6 +219,8 @@ class Event(models.Model):
     class Meta:
         ordering = ["case_id", "seq"]
         constraints = [models.UniqueConstraint(fields=["case", "seq"], name="event_seq_unique")]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
 
     def __str__(self) -> str:
         return f"{self.case_id}#{self.seq} {self.action}"
@@ -278,6 +294,7 @@ class DataSystem(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = _("data system")
+        verbose_name_plural = _("data systems")
 
     def __str__(self) -> str:
         return self.name
@@ -340,18 +357,24 @@ class SystemRun(models.Model):
     last published for it, so that the sweeper can publish again what the broker lost.
     """
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="runs")
-    system = models.ForeignKey(DataSystem, on_delete=models.PROTECT, related_name="runs")
-    action = models.CharField(max_length=20)
-    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, related_name="runs", verbose_name=_("case")
+    )
+    system = models.ForeignKey(
+        DataSystem, on_delete=models.PROTECT, related_name="runs", verbose_name=_("system")
+    )
+    action = models.CharField(_("action"), max_length=20)
+    status = models.CharField(
+        _("status"), max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING
+    )
     # Attempts that reached the system, each recorded (RunAttempt) before its result is known.
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
     # Attempts that failed without progress; only these count towards giving up.
-    failures = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
+    failures = models.PositiveIntegerField(_("failed attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
     # A claim lapses at this time, so that a run whose worker died can be taken over.
     lease_until = models.DateTimeField(null=True, blank=True)
-    not_before = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     # Where a resumable export stands: the connector's cursor, the bytes of the result file
     # written up to it, and the records counted so far.
@@ -360,9 +383,9 @@ class SystemRun(models.Model):
     # the app adds: retained records with their obligation and end, the attempts' history).
     outcome = models.CharField(_("outcome"), max_length=32, choices=OutcomeKind.choices, blank=True)
     outcome_data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
     # The records themselves (an export's), never in the database.
     result_file = models.CharField(max_length=300, blank=True)
 
@@ -464,7 +487,7 @@ class ManualTask(models.Model):
     team = models.CharField(_("team"), max_length=120)
     instructions = models.TextField(_("instructions"))
     status = models.CharField(
-        max_length=10, choices=ManualTaskStatus.choices, default=ManualTaskStatus.OPEN
+        _("status"), max_length=10, choices=ManualTaskStatus.choices, default=ManualTaskStatus.OPEN
     )
     result = models.CharField(_("result"), max_length=32, choices=OutcomeKind.choices, blank=True)
     data_found = models.BooleanField(
@@ -506,10 +529,14 @@ class ManualTask(models.Model):
         help_text=_("For the team only; never shown to the person."),
     )
     completed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        verbose_name=_("completed by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]
@@ -839,6 +866,7 @@ class Controller(models.Model):
 
     class Meta:
         verbose_name = _("controller")
+        verbose_name_plural = _("controllers")
 
     def __str__(self) -> str:
         return self.name
@@ -902,6 +930,7 @@ class RectificationChange(models.Model):
             models.UniqueConstraint(fields=["case", "field"], name="one_change_per_field")
         ]
         verbose_name = _("field to correct")
+        verbose_name_plural = _("fields to correct")
 
     def __str__(self) -> str:
         return f"{self.case.reference}: {self.field}"
@@ -925,7 +954,7 @@ class SuppressionEntry(models.Model):
     email_hash = models.CharField(max_length=64, unique=True)
     # The suppression key the hash was made with (dsar.keys).
     key_id = models.CharField(max_length=32)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
     reference = models.CharField(_("case reference"), max_length=32)
 
     class Meta:
@@ -967,6 +996,7 @@ class Artifact(models.Model):
             models.UniqueConstraint(fields=["case", "kind"], name="one_artifact_per_kind")
         ]
         verbose_name = _("deliverable")
+        verbose_name_plural = _("deliverables")
 
     def __str__(self) -> str:
         return self.filename
@@ -985,6 +1015,10 @@ class DownloadLink(models.Model):
     code_hash = models.CharField(max_length=64, blank=True)
     code_expires_at = models.DateTimeField(null=True, blank=True)
     code_attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("download link")
+        verbose_name_plural = _("download links")
 
     def __str__(self) -> str:
         return f"download link of {self.case_id}"
@@ -1026,6 +1060,7 @@ class ApiToken(models.Model):
 
     class Meta:
         verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

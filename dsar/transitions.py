@@ -821,10 +821,14 @@ def extend_deadline(
     return case
 
 
-def cancel_case(case_id: int, *, actor: str) -> Case:
-    """The person withdrew the request."""
+def cancel_case(case_id: int, *, actor: str, reason: str = "") -> Case:
+    """The person withdrew the request. ``reason`` (how we know) stays with the case's
+    details, which the purge removes, never in the event."""
     with transaction.atomic():
         case = _lock(case_id)
+        if reason.strip():
+            case.details = {**case.details, "cancellation_reason": reason}
+            case.save(update_fields=["details"])
         _move(case, S.CANCELLED, actor=actor, action="cancelled")
         _stop_work(case)
     return case
@@ -841,3 +845,77 @@ def _stop_work(case: Case) -> None:
     ).exclude(kind__in=["rejected", "recipient_notice"]).update(
         state=DeliveryState.CANCELLED, sealed=b""
     )
+
+
+INTAKE_CHANNELS = frozenset({"email", "letter", "phone", "in_person"})
+
+
+def record_request(
+    *,
+    channel: str,
+    received_at: dt.datetime,
+    case_type: str,
+    email: str,
+    name: str,
+    language: str,
+    actor: str,
+    request_text: str = "",
+    customer_number: str = "",
+    forum_username: str = "",
+    details: dict[str, str] | None = None,
+    attachment: str = "",
+    identity_checked: str = "",
+) -> Case:
+    """Staff record a request that came by email, letter, telephone or in person.
+
+    The deadline runs from ``received_at``, the day it reached us. Without ``identity_checked``
+    the person confirms by the email link, as after the web form; with it (what staff checked,
+    e.g. "ID card shown at the front desk"), the case is verified now and goes on as after the
+    link. ``attachment`` is the storage path of a file already saved (the letter's scan).
+    """
+    now = timezone.now()
+    if channel not in INTAKE_CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    if case_type not in CaseType.values:
+        raise ValueError(f"unknown request type {case_type!r}")
+    if received_at > now:
+        raise ValueError("a request cannot be received in the future")
+    extra = {
+        "channel": channel,
+        "request_text": request_text,
+        "attachment": attachment,
+        "identity_checked": identity_checked,
+    }
+    with transaction.atomic():
+        case = Case.objects.create(
+            reference=_next_reference(timezone.localdate(received_at).year),
+            type=case_type,
+            email=email,
+            name=name,
+            customer_number=customer_number,
+            forum_username=forum_username,
+            details={**(details or {}), **{key: value for key, value in extra.items() if value}},
+            language=language,
+            received_at=received_at,
+            due_date=due_date_for(received_at),
+        )
+        append_event(
+            case,
+            actor=actor,
+            action="submitted",
+            data={
+                "type": case_type,
+                "language": language,
+                "due_date": case.due_date.isoformat(),
+                "channel": channel,
+            },
+        )
+        if not identity_checked:
+            queue_email(case, "verification")
+            return case
+        case.verified_at = now
+        case.verification_method = "staff"
+        case.save(update_fields=["verified_at", "verification_method"])
+        _move(case, S.VERIFIED, actor=actor, action="identity_checked", now=now)
+        _after_verification(case, now=now)
+    return case

@@ -36,7 +36,7 @@ def test_the_queue_lists_cases_by_due_date_and_marks_the_overdue(staff_client) -
 
     positions = [html.index(case.reference) for case in (overdue, soon, later)]
     assert positions == sorted(positions)
-    assert "OVERDUE by 3 days" in html
+    assert "3 days overdue" in html
     assert "2 days left" in html
     assert "20 days left" in html
 
@@ -63,7 +63,7 @@ def test_the_case_page_shows_the_request_and_timeline_and_cannot_rewrite_them(st
     html = staff_client.get(url).content.decode()
     assert case.reference in html
     assert "old phone" in html
-    assert "submitted" in html
+    assert "Sent the request." in html  # the timeline reads as sentences, not raw JSON
 
     staff_client.post(url, {"status": "completed", "email": "changed@example.com"})
     case.refresh_from_db()
@@ -123,3 +123,181 @@ def test_an_action_that_does_not_apply_to_the_case_is_not_offered(staff_client) 
     approve_url = reverse("admin:dsar_case_action", args=[case.pk, "approve"])
     assert approve_url not in page
     assert staff_client.post(approve_url, {}).status_code == 404
+
+
+def test_the_admin_is_called_dsar_desk_and_its_index_shows_the_work_waiting(staff_client):
+    from dsar.models import RunStatus
+    from tests.factories import SystemRunFactory
+
+    SystemRunFactory(status=RunStatus.FAILED)
+    CaseFactory(status=CaseStatus.IN_REVIEW)
+    CaseFactory(status=CaseStatus.COMPLETED)
+
+    html = staff_client.get(reverse("admin:index")).content.decode()
+
+    assert "<title>The work waiting | DSAR Desk</title>" in html
+    assert "Django administration" not in html
+    queue = reverse("admin:dsar_case_changelist")
+    assert f'href="{queue}?attention=any"><span class="work-count">2</span>' in html
+    assert f'href="{queue}?attention=failed_run">A system failed</a>' in html
+    assert f'href="{queue}?status__exact=in_review">In review</a>' in html
+    assert f'href="{queue}?assigned=nobody&amp;open=yes"><span class="work-count">2</span>' in html
+
+
+def test_the_queue_lists_open_cases_before_closed_ones_and_filters_mine_and_nobodys(
+    staff_client,
+) -> None:
+    today = timezone.localdate()
+    me = get_user_model().objects.get(username="handler")
+    closed_early = CaseFactory(due_date=today - dt.timedelta(days=40), status=CaseStatus.EXPIRED)
+    mine = CaseFactory(due_date=today + dt.timedelta(days=9), status=CaseStatus.IN_PROGRESS)
+    mine.assignee = me
+    mine.save()
+    nobodys = CaseFactory(due_date=today + dt.timedelta(days=3), status=CaseStatus.IN_REVIEW)
+    url = reverse("admin:dsar_case_changelist")
+
+    html = staff_client.get(url).content.decode()
+    positions = [html.index(case.reference) for case in (nobodys, mine, closed_early)]
+    assert positions == sorted(positions)  # the closed case, though due first, comes last
+
+    assigned = staff_client.get(url, {"assigned": "mine"}).content.decode()
+    assert mine.reference in assigned and nobodys.reference not in assigned
+    unassigned = staff_client.get(url, {"assigned": "nobody", "open": "yes"}).content.decode()
+    assert nobodys.reference in unassigned
+    assert mine.reference not in unassigned and closed_early.reference not in unassigned
+
+
+def test_the_case_page_reads_the_request_in_words_with_its_extension_and_earlier_cases(
+    staff_client,
+) -> None:
+    earlier = CaseFactory(
+        email="pat@example.com", received_at=timezone.now() - dt.timedelta(days=200)
+    )
+    case = CaseFactory(
+        email="pat@example.com",
+        type="objection",
+        status=CaseStatus.IN_REVIEW,
+        details={"objection_scope": "other", "objection_reasons": "I moved abroad."},
+        extension_months=2,
+        extension_reason="Twelve systems to search.",
+    )
+    html = staff_client.get(reverse("admin:dsar_case_change", args=[case.pk])).content.decode()
+
+    assert "Other processing" in html and "I moved abroad." in html
+    assert "objection_scope" not in html and "{&quot;" not in html  # no raw JSON
+    assert "by 2 months" in html and "Twelve systems to search." in html
+    assert reverse("admin:dsar_case_change", args=[earlier.pk]) in html
+    assert "Weigh the person&#x27;s reasons and decide on the objection." in html
+    # Nothing here is edited by hand, so nothing offers to save.
+    assert 'type="submit"' not in html.split('id="case_form"', 1)[1]
+
+
+def test_saved_correction_decisions_show_again_and_a_second_row_for_a_field_is_refused(
+    staff_client,
+) -> None:
+    case = CaseFactory(type="rectification", status=CaseStatus.IN_REVIEW)
+    url = reverse("admin:dsar_case_change", args=[case.pk])
+
+    def form(*rows: dict[str, str], initial: int = 0) -> dict[str, str]:
+        data = {
+            "changes-TOTAL_FORMS": str(len(rows)),
+            "changes-INITIAL_FORMS": str(initial),
+            "changes-MIN_NUM_FORMS": "0",
+            "changes-MAX_NUM_FORMS": "1000",
+            "_continue": "1",
+        }
+        for n, row in enumerate(rows):
+            data.update({f"changes-{n}-{key}": value for key, value in row.items()})
+        return data
+
+    phone = {"field": "phone", "proposed_value": "+49 30 1234", "decision": "accepted"}
+    saved = staff_client.post(url, form({**phone, "case": str(case.pk)}))
+    assert saved.status_code == 302
+    change = RectificationChange.objects.get(case=case)
+
+    reloaded = staff_client.get(url).content.decode()
+    assert f'name="changes-0-id" value="{change.pk}"' in reloaded
+    assert 'value="+49 30 1234"' in reloaded
+
+    again = staff_client.post(
+        url,
+        form(
+            {**phone, "id": str(change.pk), "case": str(case.pk)},
+            {**phone, "proposed_value": "+49 30 9999", "case": str(case.pk)},
+            initial=1,
+        ),
+    )
+    assert again.status_code == 200  # the form says why, rather than a server error
+    assert "Please correct the duplicate data for field" in again.content.decode()
+    assert RectificationChange.objects.filter(case=case).count() == 1
+
+
+def test_cancelling_asks_how_the_person_withdrew_and_keeps_the_words_out_of_the_event(
+    staff_client,
+) -> None:
+    case = CaseFactory(status=CaseStatus.IN_PROGRESS)
+    url = reverse("admin:dsar_case_action", args=[case.pk, "cancel"])
+
+    page = staff_client.get(url).content.decode()
+    assert "How did the person withdraw the request?" in page
+    assert "The person is not emailed." in page
+    assert 'value="Cancel the request"' in page
+    assert staff_client.post(url, {"reason": ""}).status_code == 200
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_PROGRESS
+
+    staff_client.post(url, {"reason": "Phone call of 3 March."})
+    case.refresh_from_db()
+    assert case.status == CaseStatus.CANCELLED
+    assert case.details["cancellation_reason"] == "Phone call of 3 March."
+    assert "Phone call" not in str(case.events.get(action="cancelled").data)
+
+
+@pytest.mark.parametrize(
+    ("key", "status", "button", "consequence"),
+    [
+        ("approve", CaseStatus.IN_REVIEW, "Approve and start", "goes to every enabled system"),
+        ("reject", CaseStatus.IN_REVIEW, "Reject the request", "This cannot be undone."),
+        ("extend", CaseStatus.IN_PROGRESS, "Extend the deadline", "extended only once"),
+        ("request-information", CaseStatus.IN_REVIEW, "Send the question", "keeps running"),
+    ],
+)
+def test_each_decision_page_says_what_will_happen_and_what_its_button_does(
+    staff_client, key, status, button, consequence
+) -> None:
+    case = CaseFactory(status=status)
+    page = staff_client.get(reverse("admin:dsar_case_action", args=[case.pk, key]))
+    html = page.content.decode()
+    assert consequence in html
+    assert f'value="{button}"' in html
+    assert 'value="Confirm"' not in html
+
+
+def test_the_manual_task_page_names_the_person_and_what_was_verified(staff_client) -> None:
+    from dsar.models import ManualTask, RunStatus
+    from tests.factories import SystemRunFactory
+
+    run = SystemRunFactory(
+        status=RunStatus.WAITING_MANUAL,
+        case__name="Grace Hopper",
+        case__email="grace.hopper@example.net",
+        case__customer_number="C-1906",
+        case__verified_at=timezone.now(),
+    )
+    task = ManualTask.objects.create(run=run, team="Finance", instructions="Search the ERP.")
+
+    html = staff_client.get(reverse("admin:dsar_manualtask_change", args=[task.pk])).content
+    page = html.decode()
+    for shown in ("Grace Hopper", "grace.hopper@example.net", "C-1906", "confirmed by link"):
+        assert shown in page
+    assert page.count("Search the ERP.") == 1
+    assert 'value="Complete task"' in page
+    assert 'value="Save"' not in page
+
+
+def test_the_admin_speaks_german_with_proper_plurals(staff_client) -> None:
+    html = staff_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    for plural in ("Fälle", "Manuelle Aufgaben", "Datensysteme", "Ereignisse", "Systemdurchläufe"):
+        assert f">{plural}<" in html
+    for broken in ("Falls", "Aufgabes", "Datensystems", "Events", "System runs"):
+        assert f">{broken}<" not in html

@@ -157,14 +157,18 @@ def test_the_dashboard_shows_the_figures_in_tables_and_charts(admin_client, live
     assert "<h1>Dashboard</h1>" in html
     assert "1 case is overdue now." in html
     assert "7 cases are open." in html
-    for header, count in [
-        ("Overdue", 1),
-        ("0 to 2 days", 2),
-        ("3 to 7 days", 2),
-        ("8 to 14 days", 1),
-        ("15 days or more", 1),
+    queue = reverse("admin:dsar_case_changelist")
+    for header, key, count in [
+        ("Overdue", "overdue", 1),
+        ("0 to 2 days", "0-2", 2),
+        ("3 to 7 days", "3-7", 2),
+        ("8 to 14 days", "8-14", 1),
+        ("15 days or more", "15+", 1),
     ]:
-        assert row(header, count) in html
+        # Each number links to the open cases behind it.
+        assert (
+            f'<th scope="row">{header}</th><td class="number"><a href="{queue}?due={key}">{count}<'
+        ) in html
     assert row("Access", 3, "10.0", "34.0", "66.7") in html
     assert row("Erasure", 0, "—", "—", "—") in html
     assert row("All types", 3, "10.0", "34.0", "66.7") in html
@@ -237,7 +241,7 @@ def test_the_dashboard_runs_the_same_queries_for_5_cases_as_for_50(admin_client)
         assert admin_client.get(reverse("dsar_dashboard_csv")).status_code == 200
 
     assert len(few) == len(many)
-    assert len(many) <= 6  # session, user, the controller for the footer, one per selector
+    assert len(many) <= 7  # session, user, the controller for the footer, one per selector
     assert len(csv_many) <= len(many)
 
 
@@ -267,3 +271,24 @@ def test_people_not_logged_in_are_sent_to_the_admin_login(client) -> None:
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_the_dashboard_counts_failed_systems_and_waiting_tasks_and_links_to_those_cases(
+    admin_client,
+) -> None:
+    from dsar.models import ManualTask, RunStatus
+    from tests.factories import SystemRunFactory
+
+    failed = SystemRunFactory(status=RunStatus.FAILED, last_error="HubSpot rejected the token")
+    waiting = SystemRunFactory(status=RunStatus.WAITING_MANUAL)
+    ManualTask.objects.create(run=waiting, team="Finance", instructions="Search the ERP.")
+    SystemRunFactory(status=RunStatus.SUCCEEDED)
+
+    html = re.sub(r">\s+<", "><", admin_client.get(reverse("dsar_dashboard")).content.decode())
+
+    queue = reverse("admin:dsar_case_changelist")
+    assert f'<a href="{queue}?attention=failed_run">1<' in html
+    assert f'<a href="{queue}?attention=manual_task">1<' in html
+    behind_failed = admin_client.get(queue, {"attention": "failed_run"}).content.decode()
+    assert failed.case.reference in behind_failed
+    assert waiting.case.reference not in behind_failed

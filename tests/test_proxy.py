@@ -1,7 +1,7 @@
 """The example nginx configuration (docker/nginx/dsar.conf.template) works: run on loopback with a
 self-signed certificate in front of gunicorn in production mode, it proxies HTTPS, and Django sees
-the X-Forwarded-Proto, the host and, through X-Forwarded-For from the trusted proxy, each client's own address for the rate
-limits."""
+the X-Forwarded-Proto, the host and, through X-Forwarded-For from the trusted proxy, each
+client's own address for the rate limits."""
 
 from __future__ import annotations
 

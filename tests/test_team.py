@@ -49,7 +49,11 @@ def test_the_three_roles_exist_with_their_powers() -> None:
 ACTIONS = {
     # action key: (case factory arguments, form data, roles allowed)
     "assign": ({"status": CaseStatus.VERIFIED}, {"assignee": ""}, {"handler", "approver"}),
-    "cancel": ({"status": CaseStatus.VERIFIED}, {}, {"handler", "approver"}),
+    "cancel": (
+        {"status": CaseStatus.VERIFIED},
+        {"reason": "Withdrawn by email of 3 March."},
+        {"handler", "approver"},
+    ),
     "request-information": (
         {"status": CaseStatus.IN_REVIEW},
         {"what": "Your customer number, please."},

@@ -217,6 +217,8 @@ def dashboard_csv(request: HttpRequest) -> HttpResponse:
     for item in figures.open_by_days_left:
         writer.writerow(["open_cases_by_days_left", "all", item.bucket.key, item.count])
     writer.writerow(["overdue_now", "all", "", figures.overdue_now])
+    for reason, count in figures.attention.by_reason.items():
+        writer.writerow(["open_cases_needing_attention", "all", reason.value, count])
     for month in figures.cases_by_month:
         for type_, count in month.by_type.items():
             writer.writerow(["cases_received", type_, _month(month.month), count])

@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
@@ -72,6 +75,10 @@ def download_page(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "dsar/rate_limited.html", status=429)
         transitions.send_download_code(link.pk)
         code_sent = True
+        # The keyboard goes straight to the code box, which reads out the notice with it.
+        form.fields["code"].widget.attrs.update(
+            {"autofocus": True, "aria-describedby": "code-sent"}
+        )
     elif request.method == "POST":
         form = CodeForm(request.POST)
         if form.is_valid():
@@ -84,13 +91,23 @@ def download_page(request: HttpRequest, token: str) -> HttpResponse:
                     *request.session.get(_SESSION_KEY, []),
                     link.pk,
                 ]
+                messages.success(request, _("The code is right: here are your files."))
                 return redirect("dsar:download", token=token)
             form.add_error("code", form.fields["code"].error_messages["wrong"])
     if not _confirmed(request, link):
+        # The code box appears once a code was sent, not before.
+        code_live = bool(
+            link.code_hash and link.code_expires_at and link.code_expires_at > timezone.now()
+        )
         return render(
             request,
             "dsar/download_code.html",
-            {"form": form, "code_sent": code_sent, "case": link.case},
+            {
+                "form": form,
+                "code_sent": code_sent,
+                "ask_for_code": code_sent or code_live or request.method == "POST",
+                "case": link.case,
+            },
             status=400 if form.errors else 200,
         )
     artifacts = Artifact.objects.filter(case=link.case).order_by("kind")

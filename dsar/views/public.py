@@ -1,12 +1,22 @@
-"""The subject's pages: the request form, verification, and the case status page."""
+"""The subject's pages: the request form, verification, and the case status page.
+
+The person reads their own words for a case's state (``PERSON_STATES``), not the team's.
+After each action the page says what happened in a notice (Django's messages) and moves the
+keyboard focus to the page's main content.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
@@ -14,8 +24,68 @@ from .. import outcomes, transitions
 from ..audit import record_refusal
 from ..events import SUBJECT
 from ..forms import InformationForm, RequestForm
-from ..models import CaseStatus
+from ..models import Case, CaseStatus
 from ..tokens import case_for_status_key, find_verification, status_key
+
+
+@dataclass(frozen=True)
+class PersonState:
+    """A case's state as the person reads it: a short name and what happens next."""
+
+    name: str | Promise
+    next: str | Promise
+
+
+_WORKING = PersonState(
+    _("In progress"),
+    _("We are carrying out your request in all our systems. We will email you when it is done."),
+)
+PERSON_STATES: dict[str, PersonState] = {
+    CaseStatus.AWAITING_VERIFICATION: PersonState(
+        _("Waiting for you to confirm"),
+        _("Please open the link in the email we sent you. We start work once you confirm."),
+    ),
+    CaseStatus.VERIFIED: PersonState(_("Confirmed"), _("We are starting work on your request.")),
+    CaseStatus.IN_REVIEW: PersonState(
+        _("Being checked"),
+        _(
+            "Our privacy team is checking your request. We will email you when it is done, or "
+            "if we need anything from you."
+        ),
+    ),
+    CaseStatus.AWAITING_INFORMATION: PersonState(
+        _("Waiting for your answer"),
+        _("Your request waits until you answer the question below."),
+    ),
+    CaseStatus.IN_PROGRESS: _WORKING,
+    CaseStatus.AWAITING_MANUAL: _WORKING,
+    CaseStatus.COMPLETED: PersonState(
+        _("Answered"), _("We have answered your request and sent you an email about it.")
+    ),
+    CaseStatus.REJECTED: PersonState(
+        _("Closed without action"), _("We have emailed you our reasons and your rights.")
+    ),
+    CaseStatus.CANCELLED: PersonState(
+        _("Withdrawn"), _("The request was withdrawn. Nothing more will happen with it.")
+    ),
+    CaseStatus.EXPIRED: PersonState(
+        _("Closed: not confirmed"),
+        _("The request was not confirmed in time. You are welcome to make a new one."),
+    ),
+}
+ANSWER_BEING_CHECKED = PersonState(
+    _("Being checked"),
+    _("Our privacy team is checking your answer and will email you."),
+)
+
+
+def person_state(case: Case) -> PersonState:
+    if case.status == CaseStatus.IN_REVIEW and case.details.get("information_provided"):
+        return ANSWER_BEING_CHECKED
+    return PERSON_STATES[case.status]
+
+
+_SUBMITTED_KEY = "dsar_submitted_reference"
 
 
 def _limited(request: HttpRequest, *, group: str, key: str | object, rate: str) -> bool:
@@ -45,7 +115,7 @@ def request_form(request: HttpRequest) -> HttpResponse:
         rate=settings.DSAR["RATE_PER_EMAIL"],
     ):
         return _too_many(request)
-    transitions.submit_case(
+    case = transitions.submit_case(
         case_type=form.cleaned_data["request_type"],
         email=form.cleaned_data["email"],
         name=form.cleaned_data["name"],
@@ -55,11 +125,20 @@ def request_form(request: HttpRequest) -> HttpResponse:
         language=get_language() or settings.LANGUAGE_CODE,
     )
     # The same page whoever asked: it says nothing about whether we hold data on the address.
+    request.session[_SUBMITTED_KEY] = case.reference
     return redirect("dsar:submitted")
 
 
 def submitted(request: HttpRequest) -> HttpResponse:
-    return render(request, "dsar/submitted.html")
+    return render(
+        request,
+        "dsar/submitted.html",
+        {
+            "reference": request.session.get(_SUBMITTED_KEY, ""),
+            "hours": settings.DSAR["VERIFICATION_TTL_HOURS"],
+            "focus_main": True,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -81,6 +160,7 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
                 {"reason": failure.reason, "token": token},
                 status=410 if failure.reason != failure.INVALID else 404,
             )
+        messages.success(request, _("Thank you: your request is confirmed."))
         return redirect("dsar:status", key=status_key(case))
     verification = find_verification(token)
     if verification is None:
@@ -133,6 +213,7 @@ def status(request: HttpRequest, key: str) -> HttpResponse:
         form = InformationForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             transitions.provide_information(case.pk, answer=form.cleaned_data["answer"])
+            messages.success(request, _("Thank you: we have your answer."))
             return redirect("dsar:status", key=key)
     elif request.method == "POST":
         return redirect("dsar:status", key=key)
@@ -142,6 +223,6 @@ def status(request: HttpRequest, key: str) -> HttpResponse:
     return render(
         request,
         "dsar/status.html",
-        context,
+        {**context, "state": person_state(case)},
         status=400 if form is not None and form.errors else 200,
     )

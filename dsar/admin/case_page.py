@@ -1,0 +1,380 @@
+"""What the case page shows, in the order staff work: a summary with the next step, the
+systems, the manual tasks, the person's request in words, the files and the timeline.
+
+``case_page`` reads everything in a fixed number of queries, however long the case's history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from ..attention import Reason, case_attention_reasons
+from ..models import (
+    Artifact,
+    Case,
+    CaseStatus,
+    CaseType,
+    DataSystem,
+    Event,
+    ManualTaskStatus,
+    ObjectionScope,
+    RejectionReason,
+    RunStatus,
+    SystemRun,
+)
+from ..outcomes import OutcomeKindLabel
+from .timeline import ACTION_NAMES, CHANNEL_NAMES, Names, TimelineEntry, actor_name, sentence
+
+
+@dataclass(frozen=True)
+class Detail:
+    """One part of the person's request (or of our answer to it), in words."""
+
+    label: str
+    text: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class SystemRow:
+    name: str
+    action: str
+    status: str
+    status_label: str
+    attempts: int
+    outcome: str
+    error: str
+    retry_url: str
+    task_url: str
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    system: str
+    team: str
+    done: bool
+    status_label: str
+    url: str
+    completed_by: str
+    completed_at: dt.datetime | None
+    outcome: str
+
+
+@dataclass(frozen=True)
+class EarlierCase:
+    reference: str
+    url: str
+    type_label: str
+    status_label: str
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class FileRow:
+    label: str
+    filename: str
+    url: str
+    size: int
+    expires_at: dt.datetime
+    downloads: int
+
+
+@dataclass(frozen=True)
+class CasePage:
+    case: Case
+    days_left: int | None
+    reasons: list[Reason]
+    next_step: str
+    systems: list[SystemRow]
+    tasks: list[TaskRow]
+    request: list[Detail]
+    answer: list[Detail]
+    earlier: list[EarlierCase]
+    files: list[FileRow]
+    timeline: list[TimelineEntry]
+
+    @property
+    def overdue_by(self) -> int:
+        return -self.days_left if self.days_left is not None and self.days_left < 0 else 0
+
+    @property
+    def systems_done(self) -> int:
+        return sum(1 for row in self.systems if row.status == RunStatus.SUCCEEDED)
+
+
+RUN_STATUS_LABELS: Mapping[str, Any] = {
+    RunStatus.PENDING: gettext_lazy("Waiting to start"),
+    RunStatus.RUNNING: gettext_lazy("Running"),
+    RunStatus.SUCCEEDED: gettext_lazy("Done"),
+    RunStatus.FAILED: gettext_lazy("Failed"),
+    RunStatus.WAITING_MANUAL: gettext_lazy("Manual task"),
+}
+
+
+def _outcome(run: SystemRun) -> str:
+    """The run's state for staff: while it works, what it waits for; when done, its recorded
+    outcome in the vocabulary every document uses, with what staff need besides."""
+    if run.status == RunStatus.WAITING_MANUAL:
+        return _("Waits for %(team)s.") % {"team": run.manual_task.team} if _has_task(run) else ""
+    if run.status in (RunStatus.PENDING, RunStatus.RUNNING) and run.last_error:
+        return _("Trying again after: %(error)s") % {"error": run.last_error}
+    if run.status != RunStatus.SUCCEEDED or not run.outcome:
+        return ""
+    parts = [str(OutcomeKindLabel.get(run.outcome)).capitalize() + "."]
+    counts = run.counts
+    if counts:
+        parts.append(", ".join(f"{name}: {count}" for name, count in sorted(counts.items())))
+    if run.retained:
+        parts.append(
+            _("Kept until %(until)s.") % {"until": max(str(r["until"]) for r in run.retained)}
+        )
+    if run.outcome_summary and not _has_task(run):
+        parts.append(f"({run.outcome_summary})")
+    return " ".join(part for part in parts if part)
+
+
+def _has_task(run: SystemRun) -> bool:
+    return hasattr(run, "manual_task")
+
+
+def _systems(runs: list[SystemRun]) -> list[SystemRow]:
+    return [
+        SystemRow(
+            name=run.system.name,
+            action=str(ACTION_NAMES.get(run.action, run.action)),
+            status=run.status,
+            status_label=str(RUN_STATUS_LABELS.get(run.status, run.status)),
+            attempts=run.attempts,
+            outcome=_outcome(run),
+            error=run.last_error if run.status == RunStatus.FAILED else "",
+            retry_url=reverse("admin:dsar_systemrun_retry", args=[run.pk])
+            if run.status == RunStatus.FAILED
+            else "",
+            task_url=reverse("admin:dsar_manualtask_change", args=[run.manual_task.pk])
+            if _has_task(run)
+            else "",
+        )
+        for run in runs
+    ]
+
+
+def _tasks(runs: list[SystemRun]) -> list[TaskRow]:
+    rows = []
+    for run in runs:
+        if not _has_task(run):
+            continue
+        task = run.manual_task
+        done = task.status == ManualTaskStatus.DONE
+        rows.append(
+            TaskRow(
+                system=run.system.name,
+                team=task.team,
+                done=done,
+                status_label=str(task.get_status_display()),
+                url=reverse("admin:dsar_manualtask_change", args=[task.pk]),
+                completed_by=task.completed_by.get_username() if task.completed_by else "",
+                completed_at=task.completed_at,
+                outcome=task.internal_note or task.note_to_person,
+            )
+        )
+    return rows
+
+
+REQUEST_LABELS: Mapping[str, Any] = {
+    "request_text": gettext_lazy("The request, in the person's words"),
+    "rectification_wrong": gettext_lazy("What is wrong or incomplete"),
+    "rectification_correct": gettext_lazy("What is correct"),
+    "objection_scope": gettext_lazy("Objects to"),
+    "objection_reasons": gettext_lazy("The person's reasons"),
+    "information_requested": gettext_lazy("We asked"),
+    "information_provided": gettext_lazy("The person answered"),
+}
+ANSWER_LABELS: Mapping[str, Any] = {
+    "decision": gettext_lazy("Decision on the objection"),
+    "decision_grounds": gettext_lazy("Grounds of the decision"),
+    "rejection_reason": gettext_lazy("Reason for rejecting"),
+    "rejection_note": gettext_lazy("Note to the person"),
+    "cancellation_reason": gettext_lazy("Reason for cancelling"),
+    "restriction_lift_on": gettext_lazy("Restriction ends on"),
+    "restriction_lift_reason": gettext_lazy("Why the restriction ends"),
+}
+# Keys of Case.details that are shown elsewhere on the page (the summary says how it came in).
+SHOWN_ELSEWHERE = frozenset({"channel", "attachment", "identity_checked"})
+
+
+def _detail_text(key: str, value: Any) -> str:
+    if key == "objection_scope" and value in ObjectionScope.values:
+        return str(ObjectionScope(value).label)
+    if key == "rejection_reason" and value in RejectionReason.values:
+        return str(RejectionReason(value).label)
+    if key == "decision":
+        return _("Upheld") if value == "upheld" else _("Not upheld")
+    return str(value)
+
+
+def _details(case: Case) -> tuple[list[Detail], list[Detail]]:
+    request = [
+        Detail(str(label), _detail_text(key, case.details[key]))
+        for key, label in REQUEST_LABELS.items()
+        if case.details.get(key)
+    ]
+    if case.details.get("attachment"):
+        request.append(
+            Detail(
+                _("Attachment"),
+                str(case.details["attachment"]).rsplit("/", 1)[-1],
+                reverse("admin:dsar_case_attachment", args=[case.pk]),
+            )
+        )
+    answer = [
+        Detail(str(label), _detail_text(key, case.details[key]))
+        for key, label in ANSWER_LABELS.items()
+        if case.details.get(key)
+    ]
+    known = {*REQUEST_LABELS, *ANSWER_LABELS, *SHOWN_ELSEWHERE}
+    answer += [
+        Detail(key.replace("_", " ").capitalize(), str(value))
+        for key, value in case.details.items()
+        if key not in known and value
+    ]
+    return request, answer
+
+
+def how_received(case: Case) -> str:
+    channel = case.details.get("channel")
+    if channel:
+        return str(CHANNEL_NAMES.get(channel, channel))
+    if case.external_id:
+        return _("OpenDSR API")
+    return _("web form")
+
+
+def how_verified(case: Case) -> str:
+    """What was confirmed about the person, and how."""
+    if case.verified_at is None:
+        return _("Not yet: the email address is not confirmed.")
+    method = case.verification_method or "email"
+    if method == "email":
+        return _("Email address confirmed by link.")
+    if case.details.get("identity_checked"):
+        return _("Checked by staff: %(proof)s") % {"proof": case.details["identity_checked"]}
+    return _("Vouched for by %(by)s.") % {"by": method}
+
+
+def next_step(case: Case, runs: list[SystemRun], reasons: list[Reason]) -> str:
+    """What the team does next on this case, in one sentence."""
+    failed = [run.system.name for run in runs if run.status == RunStatus.FAILED]
+    waiting = [
+        run.system.name
+        for run in runs
+        if _has_task(run) and run.manual_task.status == ManualTaskStatus.OPEN
+    ]
+    status = case.status
+    if failed:
+        return _("Fix what made %(systems)s fail, then retry.") % {"systems": ", ".join(failed)}
+    if status == CaseStatus.AWAITING_VERIFICATION:
+        return _("Nothing yet: the person has to confirm the request from their email.")
+    if status == CaseStatus.AWAITING_INFORMATION:
+        return _("Nothing yet: we wait for the person's answer.")
+    if status == CaseStatus.IN_REVIEW:
+        if Reason.ANSWER_RECEIVED in reasons:
+            return _("Read the person's answer, then approve, reject or ask again.")
+        if case.type == CaseType.RECTIFICATION:
+            return _("Decide on each field to correct, save, then approve.")
+        if case.type == CaseType.OBJECTION:
+            return _("Weigh the person's reasons and decide on the objection.")
+        return _("Review the request, then approve or reject it.")
+    if waiting:
+        return _("Complete the manual tasks: %(systems)s.") % {"systems": ", ".join(waiting)}
+    if case.is_open:
+        return _("Nothing: the systems are at work.")
+    return _("Nothing: the case is closed.")
+
+
+def _earlier(case: Case) -> list[EarlierCase]:
+    if not case.email:
+        return []
+    earlier = (
+        Case.objects.filter(email__iexact=case.email, received_at__lt=case.received_at)
+        .exclude(pk=case.pk)
+        .order_by("-received_at")[:20]
+    )
+    return [
+        EarlierCase(
+            reference=other.reference,
+            url=reverse("admin:dsar_case_change", args=[other.pk]),
+            type_label=str(other.get_type_display()),
+            status_label=str(other.get_status_display()),
+            received_at=other.received_at,
+        )
+        for other in earlier
+    ]
+
+
+def _files(case: Case) -> list[FileRow]:
+    return [
+        FileRow(
+            label=str(artifact.get_kind_display()),
+            filename=artifact.filename,
+            url=reverse("admin:dsar_case_artifact", args=[case.pk, artifact.kind]),
+            size=artifact.size,
+            expires_at=artifact.expires_at,
+            downloads=artifact.downloads,
+        )
+        for artifact in Artifact.objects.filter(case=case).order_by("kind")
+    ]
+
+
+def _timeline(case: Case) -> list[TimelineEntry]:
+    events = list(
+        Event.objects.filter(case=case)
+        .order_by("-seq")
+        .values_list("seq", "created_at", "actor", "action", "data")
+    )
+    systems = dict(DataSystem.objects.values_list("key", "name"))
+    user_ids = {
+        int(data["assignee"])
+        for _seq, _at, _actor, action, data in events
+        if action == "assigned" and data.get("assignee") is not None
+    }
+    users = dict(
+        get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username")
+        if user_ids
+        else []
+    )
+    names = Names(systems=systems, users=users)
+    return [
+        TimelineEntry(seq, at, actor_name(actor), sentence(action, data, names))
+        for seq, at, actor, action, data in events
+    ]
+
+
+def case_page(case: Case) -> CasePage:
+    runs = list(
+        SystemRun.objects.filter(case=case)
+        .select_related("system", "manual_task", "manual_task__completed_by")
+        .order_by("system__name", "action")
+    )
+    reasons = case_attention_reasons(case)
+    request, answer = _details(case)
+    return CasePage(
+        case=case,
+        days_left=case.days_left() if case.is_open else None,
+        reasons=reasons,
+        next_step=next_step(case, runs, reasons),
+        systems=_systems(runs),
+        tasks=_tasks(runs),
+        request=request,
+        answer=answer,
+        earlier=_earlier(case),
+        files=_files(case),
+        timeline=_timeline(case),
+    )

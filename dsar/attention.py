@@ -1,0 +1,149 @@
+"""Selectors for "needs attention": why an open case waits for the privacy team.
+
+A case needs attention for one or more ``Reason``: a system failed for good, a manual task
+waits, the case waits for review, the person answered a question, or the deadline is near or
+past. Each reason is one boolean SQL condition over a ``Case`` row (``_conditions``), so the
+queue can show, filter and count them in one query however many cases, runs and tasks exist.
+
+Extension point: to add a reason, give it a member of ``Reason`` and one entry in
+``_conditions``; the queue's column and filter, the index page and the dashboard pick it up.
+``Reason.FAILED_EMAIL`` is declared for the email deliveries that are being built; once
+``EmailDelivery`` rows exist, its entry is::
+
+    Reason.FAILED_EMAIL: Q(
+        Exists(EmailDelivery.objects.filter(case=OuterRef("pk"), state=DeliveryState.FAILED))
+    ),
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import models
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import (
+    OPEN_STATUSES,
+    Case,
+    CaseStatus,
+    ManualTask,
+    ManualTaskStatus,
+    RunStatus,
+    SystemRun,
+)
+
+# A case due within this many days is "due soon" (the reminders go out 7 and 2 days before).
+DUE_SOON_DAYS = 7
+
+
+class Reason(models.TextChoices):
+    """Why a case needs the team, most urgent first."""
+
+    FAILED_RUN = "failed_run", _("A system failed")
+    FAILED_EMAIL = "failed_email", _("An email was not delivered")
+    OVERDUE = "overdue", _("Overdue")
+    ANSWER_RECEIVED = "answer_received", _("The person answered")
+    REVIEW = "review", _("Waiting for review")
+    MANUAL_TASK = "manual_task", _("Manual task waiting")
+    DUE_SOON = "due_soon", _("Due soon")
+
+
+def _conditions(today: dt.date) -> dict[Reason, Q]:
+    """Each reason as a condition on an open case, in the order of ``Reason``."""
+    answered = Q(details__has_key="information_provided")
+    in_review = Q(status=CaseStatus.IN_REVIEW)
+    return {
+        Reason.FAILED_RUN: Q(
+            Exists(SystemRun.objects.filter(case=OuterRef("pk"), status=RunStatus.FAILED))
+        ),
+        Reason.OVERDUE: Q(due_date__lt=today),
+        Reason.ANSWER_RECEIVED: in_review & answered,
+        Reason.REVIEW: in_review & ~answered,
+        Reason.MANUAL_TASK: Q(
+            Exists(
+                ManualTask.objects.filter(run__case=OuterRef("pk"), status=ManualTaskStatus.OPEN)
+            )
+        ),
+        Reason.DUE_SOON: Q(
+            due_date__gte=today, due_date__lte=today + dt.timedelta(days=DUE_SOON_DAYS)
+        ),
+    }
+
+
+def attention_reasons() -> list[Reason]:
+    """The reasons the selectors know, most urgent first (for filters and counts)."""
+    return list(_conditions(timezone.localdate()))
+
+
+def _open(condition: Q) -> Q:
+    return Q(status__in=OPEN_STATUSES) & condition
+
+
+def _annotation(reason: Reason) -> str:
+    return f"attention_{reason.value}"
+
+
+def cases_with_attention(
+    queryset: QuerySet[Case], *, today: dt.date | None = None
+) -> QuerySet[Case]:
+    """The cases, each annotated with one boolean ``attention_<reason>`` per reason."""
+    conditions = _conditions(today or timezone.localdate())
+    return queryset.annotate(
+        **{
+            _annotation(reason): ExpressionWrapper(_open(condition), output_field=BooleanField())
+            for reason, condition in conditions.items()
+        }
+    )
+
+
+def cases_needing_attention(
+    queryset: QuerySet[Case], *, reason: Reason | None = None, today: dt.date | None = None
+) -> QuerySet[Case]:
+    """The open cases that need attention for ``reason``, or for any reason."""
+    conditions = _conditions(today or timezone.localdate())
+    if reason is not None:
+        return queryset.filter(_open(conditions[reason]))
+    return queryset.filter(_open(_any(conditions)))
+
+
+def case_attention_reasons(case: Case, *, today: dt.date | None = None) -> list[Reason]:
+    """Why this case needs attention, most urgent first; empty when it does not.
+
+    A case from ``cases_with_attention`` is read without a query; any other costs one.
+    """
+    if not hasattr(case, _annotation(Reason.OVERDUE)):
+        case = cases_with_attention(Case.objects.filter(pk=case.pk), today=today).get()
+    return [reason for reason in attention_reasons() if getattr(case, _annotation(reason), False)]
+
+
+@dataclass(frozen=True)
+class AttentionCounts:
+    """Open cases needing attention: in all, and for each reason (a case may have several)."""
+
+    total: int
+    by_reason: dict[Reason, int]
+
+
+def attention_counts(*, today: dt.date | None = None) -> AttentionCounts:
+    """How many open cases need attention, in all and per reason (one query)."""
+    conditions = _conditions(today or timezone.localdate())
+    counts = Case.objects.aggregate(
+        total=Count("pk", filter=_open(_any(conditions))),
+        **{
+            reason.value: Count("pk", filter=_open(condition))
+            for reason, condition in conditions.items()
+        },
+    )
+    return AttentionCounts(
+        total=counts["total"], by_reason={reason: counts[reason.value] for reason in conditions}
+    )
+
+
+def _any(conditions: dict[Reason, Q]) -> Q:
+    wanted = Q()
+    for condition in conditions.values():
+        wanted |= condition
+    return wanted
