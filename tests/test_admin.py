@@ -286,7 +286,9 @@ def test_the_manual_task_page_names_the_person_and_what_was_verified(staff_clien
     )
     task = ManualTask.objects.create(run=run, team="Finance", instructions="Search the ERP.")
 
-    html = staff_client.get(reverse("admin:dsar_manualtask_change", args=[task.pk])).content
+    html = staff_client.get(
+        reverse("admin:dsar_manualtask_change", args=[task.pk]), follow=True
+    ).content
     page = html.decode()
     for shown in ("Grace Hopper", "grace.hopper@example.net", "C-1906", "confirmed by link"):
         assert shown in page

@@ -21,6 +21,7 @@ from ..events import staff_actor
 from ..manual import RESULTS_FOR_ACTION, FoundFile, ManualResult, ManualResultInvalid
 from ..models import ManualTask, ManualTaskStatus, OutcomeKind, RetentionRule
 from ..retention import rules_for_system
+from .case_page import how_verified
 
 RESULT_LABELS: dict[str, Any] = {
     OutcomeKind.EXPORTED: _("Found data about the person (attach or describe it below)"),
@@ -286,6 +287,7 @@ class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
             % {"system": task.run.system.name, "reference": case.reference},
             "task": task,
             "case": case,
+            "verified_by": how_verified(case),
             "form": form,
             "media": self.media + form.media,
         }
