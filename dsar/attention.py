@@ -7,12 +7,8 @@ queue can show, filter and count them in one query however many cases, runs and 
 
 Extension point: to add a reason, give it a member of ``Reason`` and one entry in
 ``_conditions``; the queue's column and filter, the index page and the dashboard pick it up.
-``Reason.FAILED_EMAIL`` is declared for the email deliveries that are being built; once
-``EmailDelivery`` rows exist, its entry is::
-
-    Reason.FAILED_EMAIL: Q(
-        Exists(EmailDelivery.objects.filter(case=OuterRef("pk"), state=DeliveryState.FAILED))
-    ),
+Every reason applies to open cases only, except a failed email: an answer, a rejection or a
+confirmation that never reached the person needs the team whatever the case's state.
 """
 
 from __future__ import annotations
@@ -26,9 +22,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .models import (
+    FAILED_DELIVERY_STATES,
     OPEN_STATUSES,
     Case,
     CaseStatus,
+    EmailDelivery,
     ManualTask,
     ManualTaskStatus,
     RunStatus,
@@ -59,6 +57,15 @@ def _conditions(today: dt.date) -> dict[Reason, Q]:
         Reason.FAILED_RUN: Q(
             Exists(SystemRun.objects.filter(case=OuterRef("pk"), status=RunStatus.FAILED))
         ),
+        Reason.FAILED_EMAIL: Q(
+            Exists(
+                EmailDelivery.objects.filter(
+                    case=OuterRef("pk"),
+                    state__in=FAILED_DELIVERY_STATES,
+                    acknowledged_at__isnull=True,
+                )
+            )
+        ),
         Reason.OVERDUE: Q(due_date__lt=today),
         Reason.ANSWER_RECEIVED: in_review & answered,
         Reason.REVIEW: in_review & ~answered,
@@ -78,7 +85,9 @@ def attention_reasons() -> list[Reason]:
     return list(_conditions(timezone.localdate()))
 
 
-def _open(condition: Q) -> Q:
+def _open(condition: Q, reason: Reason | None = None) -> Q:
+    if reason == Reason.FAILED_EMAIL:
+        return condition
     return Q(status__in=OPEN_STATUSES) & condition
 
 
@@ -93,7 +102,9 @@ def cases_with_attention(
     conditions = _conditions(today or timezone.localdate())
     return queryset.annotate(
         **{
-            _annotation(reason): ExpressionWrapper(_open(condition), output_field=BooleanField())
+            _annotation(reason): ExpressionWrapper(
+                _open(condition, reason), output_field=BooleanField()
+            )
             for reason, condition in conditions.items()
         }
     )
@@ -105,8 +116,8 @@ def cases_needing_attention(
     """The open cases that need attention for ``reason``, or for any reason."""
     conditions = _conditions(today or timezone.localdate())
     if reason is not None:
-        return queryset.filter(_open(conditions[reason]))
-    return queryset.filter(_open(_any(conditions)))
+        return queryset.filter(_open(conditions[reason], reason))
+    return queryset.filter(_any(conditions))
 
 
 def case_attention_reasons(case: Case, *, today: dt.date | None = None) -> list[Reason]:
@@ -131,9 +142,9 @@ def attention_counts(*, today: dt.date | None = None) -> AttentionCounts:
     """How many open cases need attention, in all and per reason (one query)."""
     conditions = _conditions(today or timezone.localdate())
     counts = Case.objects.aggregate(
-        total=Count("pk", filter=_open(_any(conditions))),
+        total=Count("pk", filter=_any(conditions)),
         **{
-            reason.value: Count("pk", filter=_open(condition))
+            reason.value: Count("pk", filter=_open(condition, reason))
             for reason, condition in conditions.items()
         },
     )
@@ -143,7 +154,8 @@ def attention_counts(*, today: dt.date | None = None) -> AttentionCounts:
 
 
 def _any(conditions: dict[Reason, Q]) -> Q:
+    """Any reason, each with its own state rule (``_open``)."""
     wanted = Q()
-    for condition in conditions.values():
-        wanted |= condition
+    for reason, condition in conditions.items():
+        wanted |= _open(condition, reason)
     return wanted
