@@ -26,6 +26,7 @@ from ..models import (
     Event,
     ManualTaskStatus,
     ObjectionScope,
+    Redaction,
     RejectionReason,
     RunStatus,
     SystemRun,
@@ -88,6 +89,15 @@ class FileRow:
 
 
 @dataclass(frozen=True)
+class HeldRecords:
+    """Records of one category that may hold other people's data (Art. 15(4))."""
+
+    system: str
+    category: str
+    records: int
+
+
+@dataclass(frozen=True)
 class CasePage:
     case: Case
     days_left: int | None
@@ -100,6 +110,10 @@ class CasePage:
     earlier: list[EarlierCase]
     files: list[FileRow]
     timeline: list[TimelineEntry]
+    # Art. 15(4): what waits (or waited) for staff to read before the answer, and where.
+    held: list[HeldRecords]
+    review_url: str
+    redacted: int
 
     @property
     def overdue_by(self) -> int:
@@ -294,6 +308,11 @@ def next_step(case: Case, runs: list[SystemRun], reasons: list[Reason]) -> str:
         return _("Review the request, then approve or reject it.")
     if waiting:
         return _("Complete the manual tasks: %(systems)s.") % {"systems": ", ".join(waiting)}
+    if status == CaseStatus.THIRD_PARTY_REVIEW:
+        return _(
+            "Read the records that may hold other people's data, redact or withhold what the "
+            "person may not see, then release the answer."
+        )
     if case.is_open:
         return _("Nothing: the systems are at work.")
     return _("Nothing: the case is closed.")
@@ -357,6 +376,18 @@ def _timeline(case: Case) -> list[TimelineEntry]:
     ]
 
 
+def _held(case: Case, runs: list[SystemRun]) -> list[HeldRecords]:
+    if case.type not in (CaseType.ACCESS, CaseType.PORTABILITY):
+        return []
+    return [
+        HeldRecords(run.system.name, category, count)
+        for run in runs
+        if run.status == RunStatus.SUCCEEDED and run.result_file
+        for category, count in sorted(run.counts.items())
+        if count and category in (run.system.review_categories or [])
+    ]
+
+
 def case_page(case: Case) -> CasePage:
     runs = list(
         SystemRun.objects.filter(case=case)
@@ -365,6 +396,7 @@ def case_page(case: Case) -> CasePage:
     )
     reasons = case_attention_reasons(case)
     request, answer = _details(case)
+    held = _held(case, runs)
     return CasePage(
         case=case,
         days_left=case.days_left() if case.is_open else None,
@@ -377,4 +409,7 @@ def case_page(case: Case) -> CasePage:
         earlier=_earlier(case),
         files=_files(case),
         timeline=_timeline(case),
+        held=held,
+        review_url=reverse("admin:dsar_case_third_party", args=[case.pk]) if held else "",
+        redacted=Redaction.objects.filter(run__case=case).count() if held else 0,
     )

@@ -193,7 +193,56 @@ SENTENCES: Mapping[str, Sentence] = {
     "callback_sent": lambda d, n: _("Reported the status to the requesting system."),
     "callback_failed": lambda d, n: _("Could not report the status to the requesting system."),
     "personal_details_purged": lambda d, n: _("Deleted the person's details (retention ended)."),
+    "third_party_review_required": lambda d, n: (
+        ngettext(
+            "Held the answer: %(count)d record may hold other people's data (%(where)s).",
+            "Held the answer: %(count)d records may hold other people's data (%(where)s).",
+            _held_total(d),
+        )
+        % {"count": _held_total(d), "where": _held_where(d, n)}
+    ),
+    "record_redacted": lambda d, n: (
+        (
+            _("Withheld a record of %(category)s in %(system)s (other people's data).")
+            if d.get("withheld")
+            else ngettext(
+                "Redacted %(fields)d field of a record of %(category)s in %(system)s.",
+                "Redacted %(fields)d fields of a record of %(category)s in %(system)s.",
+                int(d.get("fields") or 0),
+            )
+        )
+        % {
+            "category": d.get("category", ""),
+            "system": n.system(d.get("system")),
+            "fields": int(d.get("fields") or 0),
+        }
+    ),
+    "redaction_removed": lambda d, n: (
+        _("Took back the redaction of a record of %(category)s in %(system)s.")
+        % {"category": d.get("category", ""), "system": n.system(d.get("system"))}
+    ),
+    "answer_released": lambda d, n: (
+        _(
+            "Released the answer after the review of other people's data (records left out: "
+            "%(withheld)d, redacted: %(redacted)d)."
+        )
+        % {"withheld": int(d.get("withheld") or 0), "redacted": int(d.get("redacted") or 0)}
+    ),
 }
+
+
+def _held_total(data: Mapping[str, Any]) -> int:
+    return sum(
+        int(count) for counts in (data.get("records") or {}).values() for count in counts.values()
+    )
+
+
+def _held_where(data: Mapping[str, Any], names: Names) -> str:
+    return "; ".join(
+        f"{names.system(key)}: "
+        + ", ".join(f"{category} {count}" for category, count in sorted(counts.items()))
+        for key, counts in sorted((data.get("records") or {}).items())
+    )
 
 
 def _file(data: Mapping[str, Any]) -> str:
