@@ -1194,6 +1194,7 @@ class JobKind(models.TextChoices):
     DELIVERABLES = "deliverables", _("Build the files and send the answer")
     REBUILD = "rebuild", _("Build the files again")
     CALLBACK = "callback", _("Status callback")
+    DELETE_FILES = "delete_files", _("Delete the case's files")
 
 
 class JobState(models.TextChoices):

@@ -70,6 +70,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.EXPIRED: frozenset(),
 }
 CLOSED = frozenset({S.COMPLETED, S.REJECTED, S.CANCELLED, S.EXPIRED})
+# Closed without an answer: the case's files have no purpose left (Art. 5(1)(e)) and are
+# deleted DSAR_CLOSED_FILES_GRACE_HOURS later (dsar.casefiles). A completed case's go when its
+# answer's download period ends (dsar.housekeeping.delete_expired_artifacts).
+CLOSED_WITHOUT_ANSWER = frozenset({S.REJECTED, S.CANCELLED, S.EXPIRED})
 
 # Art. 19: the recipients of a system's data are told of these outcomes.
 NOTIFIED_OUTCOMES = frozenset({"erased", "anonymised", "retained", "restricted", "corrected"})
@@ -115,13 +119,17 @@ def _move(
     previous = case.status
     case.status = to
     fields = ["status"]
+    now = now or timezone.now()
     if to in CLOSED:
-        case.closed_at = now or timezone.now()
+        case.closed_at = now
         fields.append("closed_at")
     case.save(update_fields=fields)
     append_event(
         case, actor=actor, action=action, data={"from": previous, "to": to, **(data or {})}
     )
+    if to in CLOSED_WITHOUT_ANSWER:
+        grace = dt.timedelta(hours=settings.DSAR["CLOSED_FILES_GRACE_HOURS"])
+        _add_job(case, JobKind.DELETE_FILES, not_before=now + grace)
     for index in range(len(case.callback_urls)):
         # OpenDSR: whoever made the request through the API hears of every change.
         _add_job(
@@ -129,12 +137,24 @@ def _move(
         )
 
 
-def _add_job(case: Case, kind: str, *, key: str = "", args: dict[str, Any] | None = None) -> None:
+def _add_job(
+    case: Case,
+    kind: str,
+    *,
+    key: str = "",
+    args: dict[str, Any] | None = None,
+    not_before: dt.datetime | None = None,
+) -> None:
+    """Write the job; wake a worker once the transaction commits, or, for a job due later than
+    a countdown may wait, leave it to the sweeper, which publishes it when it is due."""
     job, created = Job.objects.get_or_create(
-        case=case, kind=kind, key=key, defaults={"args": args or {}}
+        case=case, kind=kind, key=key, defaults={"args": args or {}, "not_before": not_before}
     )
-    if created:
-        queue.job_soon(job.pk)
+    if not created:
+        return
+    wait = (not_before - timezone.now()).total_seconds() if not_before else 0.0
+    if wait <= settings.DSAR["MAX_COUNTDOWN_SECONDS"]:
+        queue.job_soon(job.pk, countdown=wait if wait > 0 else None)
 
 
 def _next_reference(year: int) -> str:
@@ -764,6 +784,9 @@ def complete_manual_task(
         )
         if task.status == ManualTaskStatus.DONE:
             return
+        if not case.is_open:
+            # Its files are deleted once the case closes: nothing more is stored for it.
+            raise TransitionNotAllowed(case, case.status)
         manual.check(task, result)
         counts = manual.store_findings(task, result, user_id=user_id)
         retained: list[dict[str, Any]] = []

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -221,7 +222,14 @@ ANSWER_LABELS: Mapping[str, Any] = {
     "restriction_lift_reason": gettext_lazy("Why the restriction ends"),
 }
 # Keys of Case.details that are shown elsewhere on the page (the summary says how it came in).
-SHOWN_ELSEWHERE = frozenset({"channel", "attachment", "identity_checked"})
+SHOWN_ELSEWHERE = frozenset({"channel", "attachment", "attachment_deleted", "identity_checked"})
+
+
+def _day(iso: str) -> str:
+    try:
+        return date_format(dt.date.fromisoformat(iso), "DATE_FORMAT")
+    except ValueError:
+        return iso
 
 
 def _detail_text(key: str, value: Any) -> str:
@@ -246,6 +254,13 @@ def _details(case: Case) -> tuple[list[Detail], list[Detail]]:
                 _("Attachment"),
                 str(case.details["attachment"]).rsplit("/", 1)[-1],
                 reverse("admin:dsar_case_attachment", args=[case.pk]),
+            )
+        )
+    elif case.details.get("attachment_deleted"):
+        request.append(
+            Detail(
+                _("Attachment"),
+                _("Deleted on %(day)s.") % {"day": _day(str(case.details["attachment_deleted"]))},
             )
         )
     answer = [

@@ -228,6 +228,7 @@ SENTENCES: Mapping[str, Sentence] = {
         )
         % {"withheld": int(d.get("withheld") or 0), "redacted": int(d.get("redacted") or 0)}
     ),
+    "files_deleted": lambda d, n: _files_deleted(d),
 }
 
 
@@ -243,6 +244,29 @@ def _held_where(data: Mapping[str, Any], names: Names) -> str:
         + ", ".join(f"{category} {count}" for category, count in sorted(counts.items()))
         for key, counts in sorted((data.get("records") or {}).items())
     )
+
+
+FILE_KINDS: Mapping[str, Any] = {
+    "raw_exports": gettext_lazy("raw exports"),
+    "manual_attachments": gettext_lazy("files attached to manual tasks"),
+    "intake_attachments": gettext_lazy("scans of the request"),
+    "artifacts": gettext_lazy("files built for the person"),
+    "manual_records": gettext_lazy("records found by hand"),
+    "redactions": gettext_lazy("redacted records"),
+}
+FILE_DELETION_REASONS: Mapping[str, Any] = {
+    "case_closed": gettext_lazy("the case closed without an answer"),
+    "download_expired": gettext_lazy("the download period ended"),
+    "purge": gettext_lazy("the retention period ended"),
+}
+
+
+def _files_deleted(data: Mapping[str, Any]) -> str:
+    what = ", ".join(
+        f"{int(data[kind])} {label}" for kind, label in FILE_KINDS.items() if data.get(kind)
+    )
+    why = FILE_DELETION_REASONS.get(str(data.get("reason")), data.get("reason", ""))
+    return _("Deleted the case's files (%(why)s): %(what)s.") % {"why": why, "what": what}
 
 
 def _file(data: Mapping[str, Any]) -> str:
