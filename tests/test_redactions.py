@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from connectors.demo_people import ADA
 from dsar import transitions
@@ -31,7 +33,7 @@ from dsar.models import (
 )
 from dsar.redactions import RedactionInvalid, answer_records
 from dsar.tokens import issue_verification
-from tests.conftest import Sandboxes
+from tests.conftest import Sandboxes, assert_accessible
 from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory, outcome_of
 from tests.scenes import use_sandbox_secrets
 from tests.test_pdf import text_of
@@ -232,3 +234,77 @@ def test_a_redaction_applies_only_to_the_record_it_was_made_for(media: Path) -> 
     lines[1]["record"]["excerpt"] = "Hi Bea, again"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert [category for category, _record in answer_records(run)] == ["posts"]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_staff_redact_a_message_in_the_browser_on_accessible_pages(
+    chromium: Any, live_server: Any, media: Path, transactional_db: None, language: str
+) -> None:
+    forum = DataSystemFactory(key="forum", name="Forum", review_categories=["private_messages"])
+    case = CaseFactory(status=CaseStatus.THIRD_PARTY_REVIEW)
+    relative = f"runs/{case.public_id.hex}/forum-export.jsonl"
+    (media / relative).parent.mkdir(parents=True)
+    record = {"title": "My account", "excerpt": "Hi Bea, about my invoice."}
+    (media / relative).write_text(
+        json.dumps({"category": "private_messages", "record": record}) + "\n"
+    )
+    SystemRunFactory(
+        case=case,
+        system=forum,
+        status="succeeded",
+        result_file=relative,
+        **outcome_of("export", found=True, details={"counts": {"private_messages": 1}}),
+    )
+    user = get_user_model().objects.create_user(
+        "clerk", password="a-long-test-password", is_staff=True, is_superuser=True
+    )
+    client = Client()
+    client.force_login(user)
+    context = chromium.new_context(locale="de-DE" if language == "de" else "en-GB")
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security" in message.text else None
+        ),
+    )
+
+    def check() -> None:
+        """No Content-Security-Policy violation of the page's own, and axe finds nothing (axe
+        itself injects styles, so the check of the policy comes first)."""
+        assert violations == []
+        assert_accessible(page)
+        violations.clear()
+
+    try:
+        page.goto(live_server.url + reverse("admin:dsar_case_change", args=[case.pk]))
+        check()
+        review = reverse("admin:dsar_case_third_party", args=[case.pk])
+        page.locator(f'a[href="{review}"]').click()
+        check()
+        page.locator(".review-record a.button").click()
+        check()
+        page.get_by_label("excerpt").fill("Hi [redacted], about my invoice.")
+        page.locator('textarea[name="reason"]').fill("The recipient's name.")
+        page.locator('input[type="submit"]').click()
+
+        expect(page.locator(".review-record")).to_contain_text("Hi [redacted], about my invoice.")
+        expect(page.locator(".review-record")).not_to_contain_text("Hi Bea")
+        check()
+    finally:
+        context.close()
+    assert Redaction.objects.get().fields == [
+        {"path": ["excerpt"], "value": "Hi [redacted], about my invoice."}
+    ]
