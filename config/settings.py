@@ -324,6 +324,9 @@ DSAR = {
     "REVIEW_TYPES": env.list("DSAR_REVIEW_TYPES", default=[]),
     # A closed case keeps its personal details this long (never under 24 months: CCPA §7101).
     "CASE_RETENTION_DAYS": max(env.int("DSAR_CASE_RETENTION_DAYS", default=3 * 365), 731),
+    # The files of a rejected, cancelled or expired case (raw exports, attachments) are deleted
+    # this long after it closed (Art. 5(1)(e)); a run still at work when it closed ends first.
+    "CLOSED_FILES_GRACE_HOURS": env.float("DSAR_CLOSED_FILES_GRACE_HOURS", default=1.0),
     "TEAM_EMAIL": env.str("DSAR_TEAM_EMAIL", default="privacy-team@example.com"),
     # Failed staff sign-ins allowed per user name, and per client address.
     "ADMIN_LOGIN_RATE": env.str("DSAR_ADMIN_LOGIN_RATE", default="10/15m"),

@@ -123,6 +123,15 @@ def _rebuild(case: Case, data: dict[str, object], actor: str) -> str:
     return str(_("The files are being built again; reload the case in a minute."))
 
 
+class ReleaseForm(forms.Form):
+    reviewed = forms.BooleanField(
+        label=_(
+            "I have read every record held for review, and withheld or redacted what would "
+            "reveal other people's data."
+        ),
+    )
+
+
 class RestrictionLiftForm(forms.Form):
     lift_on = forms.DateField(
         label=_("Lift the restriction on"),
@@ -196,6 +205,19 @@ ACTIONS = [
             "complain."
         ),
         submit=_("Record the decision"),
+        primary=True,
+    ),
+    CaseAction(
+        "release-answer",
+        _("Release the answer"),
+        ReleaseForm,
+        lambda case: case.status == CaseStatus.THIRD_PARTY_REVIEW,
+        lambda case, data, actor: transitions.release_answer(case.pk, actor=actor),
+        consequence=_(
+            "The person's files are built with your redactions, and the person is emailed the "
+            "link to them. The records cannot be redacted any more after this."
+        ),
+        submit=_("Release the answer"),
         primary=True,
     ),
     CaseAction(

@@ -1,9 +1,10 @@
 """Selectors for "needs attention": why an open case waits for the privacy team.
 
 A case needs attention for one or more ``Reason``: a system failed for good, a manual task
-waits, the case waits for review, the person answered a question, or the deadline is near or
-past. Each reason is one boolean SQL condition over a ``Case`` row (``_conditions``), so the
-queue can show, filter and count them in one query however many cases, runs and tasks exist.
+waits, the case waits for review, the person answered a question, the answer holds other
+people's data for staff to review (Art. 15(4)), or the deadline is near or past. Each reason is
+one boolean SQL condition over a ``Case`` row (``_conditions``), so the queue can show, filter
+and count them in one query however many cases, runs and tasks exist.
 
 Extension point: to add a reason, give it a member of ``Reason`` and one entry in
 ``_conditions``; the queue's column and filter, the index page and the dashboard pick it up.
@@ -45,6 +46,7 @@ class Reason(models.TextChoices):
     OVERDUE = "overdue", _("Overdue")
     ANSWER_RECEIVED = "answer_received", _("The person answered")
     REVIEW = "review", _("Waiting for review")
+    THIRD_PARTY_REVIEW = "third_party_review", _("Third-party data to review")
     MANUAL_TASK = "manual_task", _("Manual task waiting")
     DUE_SOON = "due_soon", _("Due soon")
 
@@ -69,6 +71,7 @@ def _conditions(today: dt.date) -> dict[Reason, Q]:
         Reason.OVERDUE: Q(due_date__lt=today),
         Reason.ANSWER_RECEIVED: in_review & answered,
         Reason.REVIEW: in_review & ~answered,
+        Reason.THIRD_PARTY_REVIEW: Q(status=CaseStatus.THIRD_PARTY_REVIEW),
         Reason.MANUAL_TASK: Q(
             Exists(
                 ManualTask.objects.filter(run__case=OuterRef("pk"), status=ManualTaskStatus.OPEN)

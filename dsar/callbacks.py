@@ -40,6 +40,7 @@ OPENDSR_STATUSES: dict[str, str] = {
     S.AWAITING_INFORMATION: "pending",
     S.IN_PROGRESS: "in_progress",
     S.AWAITING_MANUAL: "in_progress",
+    S.THIRD_PARTY_REVIEW: "in_progress",
     S.COMPLETED: "completed",
     S.CANCELLED: "cancelled",
     S.REJECTED: "cancelled",

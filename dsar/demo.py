@@ -96,6 +96,8 @@ def create_demo_systems(
                 "subscription_ids": list(CRM_SUBSCRIPTIONS),
             },
             "portable_categories": ["contact", "form_submissions"],
+            # Logged emails, calls, meetings and notes also hold the other party's words.
+            "review_categories": ["emails", "calls", "meetings", "notes"],
         },
         {
             "key": "mailchimp",
@@ -123,6 +125,8 @@ def create_demo_systems(
                 "erase_mode": "anonymize",
             },
             "portable_categories": ["profile", "posts", "private_messages"],
+            # A private message is written to someone, and often about them.
+            "review_categories": ["private_messages"],
         },
         {
             "key": "trial-signups",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
 from typing import Any
 
 from celery import current_app
@@ -17,7 +16,7 @@ from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from . import queue, transitions
+from . import casefiles, queue, transitions
 from .events import SWEEPER, SYSTEM, append_event, record_event
 from .models import (
     OPEN_STATUSES,
@@ -202,21 +201,27 @@ def send_deadline_reminders(*, today: dt.date | None = None) -> int:
 
 
 def delete_expired_artifacts(*, now: dt.datetime | None = None) -> int:
-    """Remove expired files, and with them the raw system results they were built from."""
+    """Remove the files of every case whose answer's download period ended: the answer itself,
+    and with it the raw exports it was built from, the manual tasks' attachments and the
+    intake attachment (``dsar.casefiles``). Returns how many answer files went."""
     now = now or timezone.now()
-    expired = list(Artifact.objects.filter(expires_at__lte=now).select_related("case"))
-    for artifact in expired:
-        (Path(settings.MEDIA_ROOT) / artifact.path).unlink(missing_ok=True)
-        for run in artifact.case.runs.exclude(result_file=""):
-            (Path(settings.MEDIA_ROOT) / run.result_file).unlink(missing_ok=True)
-        artifact.case.runs.update(result_file="")
-        artifact.delete()
-    return len(expired)
+    case_ids = set(Artifact.objects.filter(expires_at__lte=now).values_list("case_id", flat=True))
+    deleted = 0
+    for case_id in case_ids:
+        with transaction.atomic():
+            case = Case.objects.select_for_update().get(pk=case_id)
+            expired = case.artifacts.filter(expires_at__lte=now).count()
+            if not expired:
+                continue  # rebuilt since the query: its new files have a new period
+            casefiles.delete_case_files(case, reason=casefiles.DOWNLOAD_EXPIRED, actor=SYSTEM)
+        deleted += expired
+    return deleted
 
 
 def purge_closed_cases(*, now: dt.datetime | None = None) -> int:
-    """Remove the personal details of cases closed longer ago than the retention period,
-    keeping the anonymous record (type, dates, outcome) and the event chain intact."""
+    """Remove the personal details of cases closed longer ago than the retention period, and
+    every file of theirs still on disk, keeping the anonymous record (type, dates, outcome) and
+    the event chain intact."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=settings.DSAR["CASE_RETENTION_DAYS"])
     stale = Case.objects.filter(
@@ -226,6 +231,8 @@ def purge_closed_cases(*, now: dt.datetime | None = None) -> int:
     for case_id in stale.values_list("pk", flat=True):
         with transaction.atomic():
             case = Case.objects.select_for_update().get(pk=case_id)
+            # First the files, while the case still names its intake attachment.
+            casefiles.delete_case_files(case, reason=casefiles.PURGE, actor=SYSTEM)
             case.name = ""
             case.email = ""
             case.customer_number = ""

@@ -1,6 +1,7 @@
-"""Carrying out a Job row: building a completed case's files and sending the answer, or posting
-an OpenDSR status callback. A job is claimed under a lease like a run; a passing failure waits
-(``not_before``) and is tried again, boundedly; a job that gives up is recorded on the case."""
+"""Carrying out a Job row: building a completed case's files and sending the answer, posting
+an OpenDSR status callback, or deleting the files of a case closed without an answer. A job is
+claimed under a lease like a run; a passing failure waits (``not_before``) and is tried again,
+boundedly; a job that gives up is recorded on the case."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.db import OperationalError
 from django.db.models import Q
 from django.utils import timezone
 
-from . import callbacks, queue, transitions
+from . import callbacks, casefiles, queue, transitions
 from .deliverables.assemble import build_artifacts, ensure_artifacts
 from .events import SYSTEM, record_event
 from .models import Case, Job, JobKind, JobState
@@ -51,8 +52,12 @@ def run_job(job_id: int, *, now: dt.datetime | None = None) -> str:
             _deliver_answer(job.case_id)
         elif job.kind == JobKind.REBUILD:
             build_artifacts(Case.objects.get(pk=job.case_id))
+        elif job.kind == JobKind.DELETE_FILES:
+            casefiles.delete_closed_case_files(job.case_id, actor=SYSTEM)
         else:
             _post_callback(job)
+    except casefiles.StillRunning as busy:
+        return _later(job, busy.until)
     except (JobPassingError, OSError, OperationalError) as error:
         return _failed(job, f"{type(error).__name__}: {error}"[:500], now=now)
     Job.objects.filter(pk=job.pk).update(
@@ -75,6 +80,21 @@ def _post_callback(job: Job) -> None:
     )
     if outcome == callbacks.RETRY:
         raise JobPassingError("the callback receiver did not take the status yet")
+
+
+def _later(job: Job, until: dt.datetime) -> str:
+    """Not yet, and not a failure: the job is due again at ``until``."""
+    Job.objects.filter(pk=job.pk).update(
+        state=JobState.DUE,
+        attempts=job.attempts - 1,
+        lease_until=None,
+        not_before=until,
+        queued_at=None,
+    )
+    wait = (until - timezone.now()).total_seconds()
+    if wait <= settings.DSAR["MAX_COUNTDOWN_SECONDS"]:
+        queue.job_soon(job.pk, countdown=max(wait, 0.0) or None)
+    return JobState.DUE
 
 
 def _failed(job: Job, message: str, *, now: dt.datetime) -> str:

@@ -37,6 +37,9 @@ class CaseStatus(models.TextChoices):
     AWAITING_INFORMATION = "awaiting_information", _("Waiting for the person's answer")
     IN_PROGRESS = "in_progress", _("In progress")
     AWAITING_MANUAL = "awaiting_manual", _("Awaiting manual work")
+    # Art. 15(4): the answer holds records that may carry other people's data; staff review and
+    # redact them before it is built and sent.
+    THIRD_PARTY_REVIEW = "third_party_review", _("Third-party data to review")
     COMPLETED = "completed", _("Completed")
     REJECTED = "rejected", _("Rejected")
     CANCELLED = "cancelled", _("Cancelled")
@@ -51,6 +54,7 @@ OPEN_STATUSES = frozenset(
         CaseStatus.AWAITING_INFORMATION,
         CaseStatus.IN_PROGRESS,
         CaseStatus.AWAITING_MANUAL,
+        CaseStatus.THIRD_PARTY_REVIEW,
     }
 )
 
@@ -289,6 +293,15 @@ class DataSystem(models.Model):
         default=list,
         blank=True,
         help_text=_("Export categories holding data the person gave us (for portability)."),
+    )
+    review_categories = models.JSONField(
+        _("categories that may hold other people's data"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Export categories such as private messages, logged emails, calls or notes: their "
+            "records wait for staff review before an access answer is sent (Art. 15(4) GDPR)."
+        ),
     )
 
     class Meta:
@@ -593,6 +606,44 @@ class ManualAttachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class Redaction(models.Model):
+    """Staff's decision on one record that may hold other people's data (Art. 15(4) GDPR):
+    the whole record withheld, or some of its fields replaced by a redacted text.
+
+    The run's result file is never changed: the record is named by its line in the file (and
+    the SHA-256 of that line, so a redaction never applies to another record), and the export
+    ZIP and the report apply the redaction when they are built.
+    """
+
+    run = models.ForeignKey(SystemRun, on_delete=models.CASCADE, related_name="redactions")
+    line = models.PositiveIntegerField(_("line in the result file"))
+    line_sha256 = models.CharField(max_length=64)
+    category = models.CharField(_("category"), max_length=100)
+    withheld = models.BooleanField(_("whole record withheld"), default=False)
+    # Each redacted field: {"path": [keys from the record's top], "value": the text shown}.
+    fields = models.JSONField(_("redacted fields"), default=list, blank=True)
+    reason = models.TextField(_("reason"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        verbose_name=_("redacted by"),
+    )
+    created_at = models.DateTimeField(_("redacted"), default=timezone.now)
+
+    class Meta:
+        ordering = ["run_id", "line"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "line"], name="one_redaction_per_record")
+        ]
+        verbose_name = _("redaction")
+        verbose_name_plural = _("redactions")
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.line}"
 
 
 class LegalBasis(models.TextChoices):
@@ -1143,6 +1194,7 @@ class JobKind(models.TextChoices):
     DELIVERABLES = "deliverables", _("Build the files and send the answer")
     REBUILD = "rebuild", _("Build the files again")
     CALLBACK = "callback", _("Status callback")
+    DELETE_FILES = "delete_files", _("Delete the case's files")
 
 
 class JobState(models.TextChoices):

@@ -6,8 +6,9 @@ draws its sentences from here, in the language active when it is called: the del
 certificate, the access report, the confirmations, the completion email, the finished status
 page and the Art. 19 notices. A sentence says exactly what the outcome records — erased,
 anonymised (and what remains), kept under which legal duty until when, restricted,
-unsubscribed, corrected, not held, not used for the purpose, refused with the reason — and
-never more. Staff's internal notes never reach it; their note *to the person* does, labelled.
+unsubscribed, corrected, not held, not used for the purpose, refused with the reason, and what
+was left out or redacted to protect other people (Art. 15(4)) — and never more. Staff's
+internal notes never reach it; their note *to the person* does, labelled.
 """
 
 from __future__ import annotations
@@ -117,10 +118,34 @@ def _sentence(run: SystemRun) -> tuple[str, list[str]]:
     kind = run.outcome
     more: list[str] = []
     if kind == OutcomeKind.EXPORTED:
-        total = sum(run.counts.values())
+        review = data.get("third_party") or {}
+        withheld = int(review.get("withheld") or 0)
+        edited = int(review.get("redacted") or 0)
+        total = sum(run.counts.values()) - withheld
         categories = [str(c) for c in data.get("categories") or []]
         if categories:
             more.append(_("We found: %(list)s.") % {"list": get_text_list(categories, _("and"))})
+        # Art. 15(4): the person learns that, and how much, was kept back for others' sake.
+        if edited:
+            more.append(
+                ngettext(
+                    "In %(count)d record we removed other people's data (Art. 15(4) GDPR).",
+                    "In %(count)d records we removed other people's data (Art. 15(4) GDPR).",
+                    edited,
+                )
+                % {"count": edited}
+            )
+        if withheld:
+            more.append(
+                ngettext(
+                    "We left out %(count)d record to protect other people's data "
+                    "(Art. 15(4) GDPR).",
+                    "We left out %(count)d records to protect other people's data "
+                    "(Art. 15(4) GDPR).",
+                    withheld,
+                )
+                % {"count": withheld}
+            )
         if total:
             return (
                 ngettext(

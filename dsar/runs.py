@@ -49,6 +49,7 @@ from connectors.registry import get_connector_class
 
 from . import queue, testhooks
 from .models import (
+    OPEN_STATUSES,
     AttemptState,
     Case,
     CaseType,
@@ -178,6 +179,19 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
             # Come back when the lease lapses, in case its worker is dead.
             queue.run_soon(run.pk, countdown=_capped((run.lease_until - now).total_seconds() + 1))
             return Claim(reason="held")
+        if Case.objects.filter(pk=run.case_id).exclude(status__in=OPEN_STATUSES).exists():
+            # Closed while this run waited, paused between parts of a long export or lost its
+            # worker: it does nothing more, and writes no file that the deletion of the case's
+            # files (dsar.casefiles) would miss.
+            run.status = RunStatus.FAILED
+            run.lease_until = None
+            run.finished_at = now
+            run.last_error = "The case was closed before this system finished."
+            run.save(update_fields=["status", "lease_until", "finished_at", "last_error"])
+            RunAttempt.objects.filter(run=run, state=AttemptState.IN_FLIGHT).update(
+                state=AttemptState.INTERRUPTED, finished_at=now
+            )
+            return Claim(reason="done")
         if run.status == RunStatus.PENDING and run.not_before and run.not_before > now:
             return Claim(reason="not_due")
         # Locking the system row makes the count and the claim one step for all its runs.

@@ -11,13 +11,14 @@ sets ``Case.status``. Periodic batch work (reminders, expiry, purges, the sweepe
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import manual, queue, runs
+from . import manual, queue, redactions, runs
 from .deadlines import due_date_for
 from .events import SUBJECT, SYSTEM, append_event
 from .manual import ManualResult
@@ -36,6 +37,7 @@ from .models import (
     ManualTaskStatus,
     ObjectionScope,
     OutcomeKind,
+    Redaction,
     ReferenceCounter,
     RejectionReason,
     RetentionRule,
@@ -55,14 +57,23 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     S.IN_REVIEW: frozenset({S.AWAITING_INFORMATION, S.IN_PROGRESS, S.REJECTED, S.CANCELLED}),
     S.AWAITING_INFORMATION: frozenset({S.IN_REVIEW, S.REJECTED, S.CANCELLED}),
-    S.IN_PROGRESS: frozenset({S.AWAITING_MANUAL, S.COMPLETED, S.REJECTED, S.CANCELLED}),
-    S.AWAITING_MANUAL: frozenset({S.IN_PROGRESS, S.COMPLETED, S.REJECTED, S.CANCELLED}),
+    S.IN_PROGRESS: frozenset(
+        {S.AWAITING_MANUAL, S.THIRD_PARTY_REVIEW, S.COMPLETED, S.REJECTED, S.CANCELLED}
+    ),
+    S.AWAITING_MANUAL: frozenset(
+        {S.IN_PROGRESS, S.THIRD_PARTY_REVIEW, S.COMPLETED, S.REJECTED, S.CANCELLED}
+    ),
+    S.THIRD_PARTY_REVIEW: frozenset({S.COMPLETED, S.REJECTED, S.CANCELLED}),
     S.COMPLETED: frozenset(),
     S.REJECTED: frozenset(),
     S.CANCELLED: frozenset(),
     S.EXPIRED: frozenset(),
 }
 CLOSED = frozenset({S.COMPLETED, S.REJECTED, S.CANCELLED, S.EXPIRED})
+# Closed without an answer: the case's files have no purpose left (Art. 5(1)(e)) and are
+# deleted DSAR_CLOSED_FILES_GRACE_HOURS later (dsar.casefiles). A completed case's go when its
+# answer's download period ends (dsar.housekeeping.delete_expired_artifacts).
+CLOSED_WITHOUT_ANSWER = frozenset({S.REJECTED, S.CANCELLED, S.EXPIRED})
 
 # Art. 19: the recipients of a system's data are told of these outcomes.
 NOTIFIED_OUTCOMES = frozenset({"erased", "anonymised", "retained", "restricted", "corrected"})
@@ -108,13 +119,17 @@ def _move(
     previous = case.status
     case.status = to
     fields = ["status"]
+    now = now or timezone.now()
     if to in CLOSED:
-        case.closed_at = now or timezone.now()
+        case.closed_at = now
         fields.append("closed_at")
     case.save(update_fields=fields)
     append_event(
         case, actor=actor, action=action, data={"from": previous, "to": to, **(data or {})}
     )
+    if to in CLOSED_WITHOUT_ANSWER:
+        grace = dt.timedelta(hours=settings.DSAR["CLOSED_FILES_GRACE_HOURS"])
+        _add_job(case, JobKind.DELETE_FILES, not_before=now + grace)
     for index in range(len(case.callback_urls)):
         # OpenDSR: whoever made the request through the API hears of every change.
         _add_job(
@@ -122,12 +137,24 @@ def _move(
         )
 
 
-def _add_job(case: Case, kind: str, *, key: str = "", args: dict[str, Any] | None = None) -> None:
+def _add_job(
+    case: Case,
+    kind: str,
+    *,
+    key: str = "",
+    args: dict[str, Any] | None = None,
+    not_before: dt.datetime | None = None,
+) -> None:
+    """Write the job; wake a worker once the transaction commits, or, for a job due later than
+    a countdown may wait, leave it to the sweeper, which publishes it when it is due."""
     job, created = Job.objects.get_or_create(
-        case=case, kind=kind, key=key, defaults={"args": args or {}}
+        case=case, kind=kind, key=key, defaults={"args": args or {}, "not_before": not_before}
     )
-    if created:
-        queue.job_soon(job.pk)
+    if not created:
+        return
+    wait = (not_before - timezone.now()).total_seconds() if not_before else 0.0
+    if wait <= settings.DSAR["MAX_COUNTDOWN_SECONDS"]:
+        queue.job_soon(job.pk, countdown=wait if wait > 0 else None)
 
 
 def _next_reference(year: int) -> str:
@@ -474,7 +501,9 @@ def _start_processing(case: Case) -> None:
 
 def _settle(case: Case, *, actor: str) -> None:
     """With the case locked: move it on as its runs allow — to awaiting_manual while only
-    manual work remains, to completed when every run is done. A failed run holds it open."""
+    manual work remains, to completed when every run is done, unless the answer holds records
+    that may carry other people's data: then to third_party_review, until staff release it.
+    A failed run holds it open."""
     if case.status not in (S.IN_PROGRESS, S.AWAITING_MANUAL):
         return
     statuses = set(case.runs.values_list("status", flat=True))
@@ -483,6 +512,17 @@ def _settle(case: Case, *, actor: str) -> None:
     if RunStatus.WAITING_MANUAL in statuses:
         if case.status == S.IN_PROGRESS:
             _move(case, S.AWAITING_MANUAL, actor=actor, action="waiting_for_manual_work")
+        return
+    held = redactions.held_for_review(case)
+    if held:
+        # Art. 15(4): records that may hold other people's data wait for staff to read them.
+        _move(
+            case,
+            S.THIRD_PARTY_REVIEW,
+            actor=actor,
+            action="third_party_review_required",
+            data={"records": held},
+        )
         return
     _move(case, S.COMPLETED, actor=actor, action="completed")
     _add_job(case, JobKind.DELIVERABLES)
@@ -512,6 +552,77 @@ def rebuild_files(case_id: int, *, actor: str) -> None:
         case = _lock(case_id)
         append_event(case, actor=actor, action="rebuild_requested")
         _add_job(case, JobKind.REBUILD, key=timezone.now().isoformat())
+
+
+def redact_record(
+    case_id: int,
+    *,
+    run_id: int,
+    line: int,
+    withheld: bool,
+    fields: Mapping[redactions.FieldPath, str],
+    reason: str,
+    actor: str,
+    user_id: int | None = None,
+) -> None:
+    """Art. 15(4): staff withhold a record that may hold other people's data, or replace some
+    of its fields (given by path) by a redacted text, with the reason. Saving a record with
+    nothing withheld or changed removes an earlier redaction. The result file stays as it is;
+    the redaction is applied when the answer is built. Raises RedactionInvalid or
+    ReviewIncomplete with what to fix."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        if case.status != S.THIRD_PARTY_REVIEW:
+            raise TransitionNotAllowed(case, case.status)
+        run = case.runs.select_related("system").get(pk=run_id)
+        record = redactions.find_record(run, line)
+        changed = redactions.changed_fields(record, fields)
+        data = {"system": run.system.key, "category": record.category, "record": line}
+        if not withheld and not changed:
+            if Redaction.objects.filter(run=run, line=line).delete()[0]:
+                append_event(case, actor=actor, action="redaction_removed", data=data)
+            return
+        if not reason.strip():
+            raise ReviewIncomplete("Say why the record is withheld or redacted.")
+        Redaction.objects.update_or_create(
+            run=run,
+            line=line,
+            defaults={
+                "line_sha256": record.sha256,
+                "category": record.category,
+                "withheld": withheld,
+                "fields": [] if withheld else changed,
+                "reason": reason.strip(),
+                "created_by_id": user_id,
+                "created_at": timezone.now(),
+            },
+        )
+        append_event(
+            case,
+            actor=actor,
+            action="record_redacted",
+            data={**data, "withheld": withheld, "fields": 0 if withheld else len(changed)},
+        )
+
+
+def release_answer(case_id: int, *, actor: str) -> Case:
+    """Staff reviewed the records that may hold other people's data: the answer is built with
+    their redactions and sent. Each run records how many of its records were withheld or
+    redacted, for the documents to tell the person."""
+    with transaction.atomic():
+        case = _lock(case_id)
+        if case.status != S.THIRD_PARTY_REVIEW:
+            raise TransitionNotAllowed(case, S.COMPLETED)
+        totals = {"withheld": 0, "redacted": 0}
+        for run in redactions.review_runs(case):
+            summary = redactions.review_summary(run)
+            run.outcome_data = {**run.outcome_data, "third_party": summary}
+            run.save(update_fields=["outcome_data"])
+            for key, count in summary.items():
+                totals[key] += count
+        _move(case, S.COMPLETED, actor=actor, action="answer_released", data=totals)
+        _add_job(case, JobKind.DELIVERABLES)
+    return case
 
 
 def send_download_code(link_id: int) -> None:
@@ -673,6 +784,9 @@ def complete_manual_task(
         )
         if task.status == ManualTaskStatus.DONE:
             return
+        if not case.is_open:
+            # Its files are deleted once the case closes: nothing more is stored for it.
+            raise TransitionNotAllowed(case, case.status)
         manual.check(task, result)
         counts = manual.store_findings(task, result, user_id=user_id)
         retained: list[dict[str, Any]] = []

@@ -14,16 +14,16 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from connectors.demo_people import ADA, BEN
-from dsar.models import CaseStatus, DownloadLink
+from dsar.models import DownloadLink
 from dsar.register import load_register
 from tests.conftest import Mailbox, assert_accessible, body_text, first_link
-from tests.test_fanout import submit_and_verify, wait_for_status
+from tests.test_fanout import released, submit_and_verify
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 
 def answered_link(mailbox: Mailbox, person) -> str:
-    case = wait_for_status(submit_and_verify(person), CaseStatus.COMPLETED)
+    case = released(submit_and_verify(person))
     message = mailbox.wait_for_text(person.email, "/download/", timeout=60)
     assert case.reference in str(message["Subject"])
     return first_link(body_text(message), "/download/")

@@ -393,6 +393,7 @@ def test_a_request_in_progress_cannot_be_cancelled(key: str) -> None:
         (CaseStatus.AWAITING_INFORMATION, "pending"),
         (CaseStatus.IN_PROGRESS, "in_progress"),
         (CaseStatus.AWAITING_MANUAL, "in_progress"),
+        (CaseStatus.THIRD_PARTY_REVIEW, "in_progress"),
         (CaseStatus.COMPLETED, "completed"),
         (CaseStatus.CANCELLED, "cancelled"),
         (CaseStatus.REJECTED, "cancelled"),

@@ -40,7 +40,7 @@ from dsar.suppression import Suppressed, ensure_marketing_allowed, is_suppressed
 from dsar.tokens import issue_verification
 from tests.conftest import Mailbox, Sandboxes, body_text, first_link
 from tests.factories import FOUND_KIND, CaseFactory, SystemRunFactory, outcome_of
-from tests.test_fanout import wait_for_status
+from tests.test_fanout import released, wait_for_status
 
 pytestmark = [pytest.mark.worker]
 
@@ -72,7 +72,7 @@ def finish_manual_tasks(case: Case, *, found_in: set[str] = frozenset()) -> Case
             actor="staff:handler",
             user_id=None,
         )
-    return wait_for_status(case, CaseStatus.COMPLETED)
+    return released(case)
 
 
 def trial_row(sandboxes: Sandboxes) -> dict[str, Any] | None:

@@ -12,7 +12,8 @@ are to discourse/discourse):
   the ``delete_user_max_post_age`` site setting, 60 days by default; ``#can_anonymize_user?``:
   never staff);
 - the user's actions (``user_actions.json``, 30 a page): topics (4), replies (5) and the private
-  messages they wrote (12), which are only listed when ``filter`` names them;
+  messages they wrote (12), which are only listed when ``filter`` names them; each private
+  message greets the other forum user it was written to by their first name;
 - delete (403 ``invalid_access`` when the guardian refuses), anonymize (403 for staff) and
   suspend (409 when the user is already suspended, ``Admin::UsersController#suspend``).
 
@@ -492,9 +493,13 @@ class DiscourseSandbox(SandboxServer):
         owner = user if is_topic or not others else others[number % len(others)]
         topic_id = 10_000 * owner.id + number
         avatar = owner.summary(emails=False)["avatar_template"]
+        # A private message is written to another user, and names them: other people's data
+        # in the writer's export (Art. 15(4) GDPR).
+        to = others[number % len(others)] if others else None
+        greeting = f"Hi {to.person.first_name}, " if to else ""
         return {
             "excerpt": (
-                f"Message {number}: about my invoice and account settings."
+                f"{greeting}message {number}: about my invoice and account settings."
                 if kind == NEW_PRIVATE_MESSAGE
                 else f"Post {number} on configuring ticket queues and escalations."
             ),

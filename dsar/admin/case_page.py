@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -26,6 +27,7 @@ from ..models import (
     Event,
     ManualTaskStatus,
     ObjectionScope,
+    Redaction,
     RejectionReason,
     RunStatus,
     SystemRun,
@@ -88,6 +90,15 @@ class FileRow:
 
 
 @dataclass(frozen=True)
+class HeldRecords:
+    """Records of one category that may hold other people's data (Art. 15(4))."""
+
+    system: str
+    category: str
+    records: int
+
+
+@dataclass(frozen=True)
 class CasePage:
     case: Case
     days_left: int | None
@@ -100,6 +111,10 @@ class CasePage:
     earlier: list[EarlierCase]
     files: list[FileRow]
     timeline: list[TimelineEntry]
+    # Art. 15(4): what waits (or waited) for staff to read before the answer, and where.
+    held: list[HeldRecords]
+    review_url: str
+    redacted: int
 
     @property
     def overdue_by(self) -> int:
@@ -207,7 +222,14 @@ ANSWER_LABELS: Mapping[str, Any] = {
     "restriction_lift_reason": gettext_lazy("Why the restriction ends"),
 }
 # Keys of Case.details that are shown elsewhere on the page (the summary says how it came in).
-SHOWN_ELSEWHERE = frozenset({"channel", "attachment", "identity_checked"})
+SHOWN_ELSEWHERE = frozenset({"channel", "attachment", "attachment_deleted", "identity_checked"})
+
+
+def _day(iso: str) -> str:
+    try:
+        return date_format(dt.date.fromisoformat(iso), "DATE_FORMAT")
+    except ValueError:
+        return iso
 
 
 def _detail_text(key: str, value: Any) -> str:
@@ -232,6 +254,13 @@ def _details(case: Case) -> tuple[list[Detail], list[Detail]]:
                 _("Attachment"),
                 str(case.details["attachment"]).rsplit("/", 1)[-1],
                 reverse("admin:dsar_case_attachment", args=[case.pk]),
+            )
+        )
+    elif case.details.get("attachment_deleted"):
+        request.append(
+            Detail(
+                _("Attachment"),
+                _("Deleted on %(day)s.") % {"day": _day(str(case.details["attachment_deleted"]))},
             )
         )
     answer = [
@@ -294,6 +323,11 @@ def next_step(case: Case, runs: list[SystemRun], reasons: list[Reason]) -> str:
         return _("Review the request, then approve or reject it.")
     if waiting:
         return _("Complete the manual tasks: %(systems)s.") % {"systems": ", ".join(waiting)}
+    if status == CaseStatus.THIRD_PARTY_REVIEW:
+        return _(
+            "Read the records that may hold other people's data, redact or withhold what the "
+            "person may not see, then release the answer."
+        )
     if case.is_open:
         return _("Nothing: the systems are at work.")
     return _("Nothing: the case is closed.")
@@ -357,6 +391,18 @@ def _timeline(case: Case) -> list[TimelineEntry]:
     ]
 
 
+def _held(case: Case, runs: list[SystemRun]) -> list[HeldRecords]:
+    if case.type not in (CaseType.ACCESS, CaseType.PORTABILITY):
+        return []
+    return [
+        HeldRecords(run.system.name, category, count)
+        for run in runs
+        if run.status == RunStatus.SUCCEEDED and run.result_file
+        for category, count in sorted(run.counts.items())
+        if count and category in (run.system.review_categories or [])
+    ]
+
+
 def case_page(case: Case) -> CasePage:
     runs = list(
         SystemRun.objects.filter(case=case)
@@ -365,6 +411,7 @@ def case_page(case: Case) -> CasePage:
     )
     reasons = case_attention_reasons(case)
     request, answer = _details(case)
+    held = _held(case, runs)
     return CasePage(
         case=case,
         days_left=case.days_left() if case.is_open else None,
@@ -377,4 +424,7 @@ def case_page(case: Case) -> CasePage:
         earlier=_earlier(case),
         files=_files(case),
         timeline=_timeline(case),
+        held=held,
+        review_url=reverse("admin:dsar_case_third_party", args=[case.pk]) if held else "",
+        redacted=Redaction.objects.filter(run__case=case).count() if held else 0,
     )

@@ -38,6 +38,7 @@ from ..models import OPEN_STATUSES, Artifact, Case, CaseStatus, CaseType, Rectif
 from .case_page import case_page, how_received, how_verified
 from .filters import AssigneeFilter, DaysLeftFilter, NeedsAttentionFilter, OpenFilter
 from .intake import intake_view
+from .third_party import redact_view, review_view
 
 
 class LabelledInlineFormSet(BaseInlineFormSet[RectificationChange, Case, Any]):
@@ -236,8 +237,16 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         artifact = self.admin_site.admin_view(self.artifact_view)
         attachment = self.admin_site.admin_view(self.attachment_view)
         intake = self.admin_site.admin_view(intake_view)
+        review = self.admin_site.admin_view(review_view)
+        redact = self.admin_site.admin_view(redact_view)
         return [
             path("record/", intake, name="dsar_case_record"),
+            path("<int:case_id>/third-party/", review, name="dsar_case_third_party"),
+            path(
+                "<int:case_id>/third-party/<int:run_id>/<int:line>/",
+                redact,
+                name="dsar_case_redact",
+            ),
             path("<int:case_id>/action/<slug:key>/", action, name="dsar_case_action"),
             path("<int:case_id>/file/<slug:kind>/", artifact, name="dsar_case_artifact"),
             path("<int:case_id>/attachment/", attachment, name="dsar_case_attachment"),

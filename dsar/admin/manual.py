@@ -272,7 +272,7 @@ class ManualTaskAdmin(admin.ModelAdmin[ManualTask]):
                     actor=staff_actor(request.user.get_username()),
                     user_id=request.user.pk,
                 )
-            except ManualResultInvalid as error:
+            except (ManualResultInvalid, transitions.TransitionNotAllowed) as error:
                 form.add_error(None, str(error))
             else:
                 messages.success(request, _("The task is done; the case moves on."))

@@ -51,6 +51,7 @@ class DataSystemForm(forms.ModelForm[DataSystem]):
             "legal_hold_until",
             "legal_hold_reason",
             "portable_categories",
+            "review_categories",
         )
 
     def clean(self) -> dict[str, Any]:

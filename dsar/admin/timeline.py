@@ -193,7 +193,80 @@ SENTENCES: Mapping[str, Sentence] = {
     "callback_sent": lambda d, n: _("Reported the status to the requesting system."),
     "callback_failed": lambda d, n: _("Could not report the status to the requesting system."),
     "personal_details_purged": lambda d, n: _("Deleted the person's details (retention ended)."),
+    "third_party_review_required": lambda d, n: (
+        ngettext(
+            "Held the answer: %(count)d record may hold other people's data (%(where)s).",
+            "Held the answer: %(count)d records may hold other people's data (%(where)s).",
+            _held_total(d),
+        )
+        % {"count": _held_total(d), "where": _held_where(d, n)}
+    ),
+    "record_redacted": lambda d, n: (
+        (
+            _("Withheld a record of %(category)s in %(system)s (other people's data).")
+            if d.get("withheld")
+            else ngettext(
+                "Redacted %(fields)d field of a record of %(category)s in %(system)s.",
+                "Redacted %(fields)d fields of a record of %(category)s in %(system)s.",
+                int(d.get("fields") or 0),
+            )
+        )
+        % {
+            "category": d.get("category", ""),
+            "system": n.system(d.get("system")),
+            "fields": int(d.get("fields") or 0),
+        }
+    ),
+    "redaction_removed": lambda d, n: (
+        _("Took back the redaction of a record of %(category)s in %(system)s.")
+        % {"category": d.get("category", ""), "system": n.system(d.get("system"))}
+    ),
+    "answer_released": lambda d, n: (
+        _(
+            "Released the answer after the review of other people's data (records left out: "
+            "%(withheld)d, redacted: %(redacted)d)."
+        )
+        % {"withheld": int(d.get("withheld") or 0), "redacted": int(d.get("redacted") or 0)}
+    ),
+    "files_deleted": lambda d, n: _files_deleted(d),
 }
+
+
+def _held_total(data: Mapping[str, Any]) -> int:
+    return sum(
+        int(count) for counts in (data.get("records") or {}).values() for count in counts.values()
+    )
+
+
+def _held_where(data: Mapping[str, Any], names: Names) -> str:
+    return "; ".join(
+        f"{names.system(key)}: "
+        + ", ".join(f"{category} {count}" for category, count in sorted(counts.items()))
+        for key, counts in sorted((data.get("records") or {}).items())
+    )
+
+
+FILE_KINDS: Mapping[str, Any] = {
+    "raw_exports": gettext_lazy("raw exports"),
+    "manual_attachments": gettext_lazy("files attached to manual tasks"),
+    "intake_attachments": gettext_lazy("scans of the request"),
+    "artifacts": gettext_lazy("files built for the person"),
+    "manual_records": gettext_lazy("records found by hand"),
+    "redactions": gettext_lazy("redacted records"),
+}
+FILE_DELETION_REASONS: Mapping[str, Any] = {
+    "case_closed": gettext_lazy("the case closed without an answer"),
+    "download_expired": gettext_lazy("the download period ended"),
+    "purge": gettext_lazy("the retention period ended"),
+}
+
+
+def _files_deleted(data: Mapping[str, Any]) -> str:
+    what = ", ".join(
+        f"{int(data[kind])} {label}" for kind, label in FILE_KINDS.items() if data.get(kind)
+    )
+    why = FILE_DELETION_REASONS.get(str(data.get("reason")), data.get("reason", ""))
+    return _("Deleted the case's files (%(why)s): %(what)s.") % {"why": why, "what": what}
 
 
 def _file(data: Mapping[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """The export ZIP of an access or portability case, written as a stream.
 
-Per system one JSON file (the records as the system holds them) and one CSV file per category
+Per system one JSON file (the records as the system holds them, less what staff withheld or
+redacted to protect other people: ``dsar.redactions``) and one CSV file per category
 (spreadsheet-safe: ``dsar.csvsafe``);
 the Art. 15 information as JSON; a README in the person's language; and a manifest listing every
 file with its SHA-256 and record count. Records flow from the runs' JSON-lines files straight
@@ -24,6 +25,7 @@ from django.utils import timezone, translation
 
 from .. import csvsafe
 from ..models import Case, ManualAttachment, RunStatus, SystemRun
+from ..redactions import answer_records
 from ..rights import access_information, portable_systems
 
 
@@ -83,13 +85,15 @@ class _TextEntry:
         self.archive.manifest.append(entry)
 
 
-def _attach_found_files(archive: _Archive, run: SystemRun, categories: set[str] | None) -> None:
+def _attach_found_files(archive: _Archive, run: SystemRun, referenced: set[str]) -> None:
     """Files staff found by hand (a photographed business card, an archived email) go into the
-    archive as they are, each listed in the manifest with its checksum."""
+    archive as they are, each listed in the manifest with its checksum: those the exported
+    records name (a file whose record is left out, for portability or to protect other
+    people's data, stays out)."""
     for attachment in ManualAttachment.objects.filter(task__run=run).order_by("pk"):
-        if categories is not None and attachment.category not in categories:
-            continue
         name = f"files/{run.system.key}/{Path(attachment.path).name}"
+        if name not in referenced:
+            continue
         digest = hashlib.sha256()
         with (
             (Path(settings.MEDIA_ROOT) / attachment.path).open("rb") as source,
@@ -104,11 +108,8 @@ def _attach_found_files(archive: _Archive, run: SystemRun, categories: set[str] 
 
 
 def _records(run: SystemRun) -> Iterator[tuple[str, dict[str, Any]]]:
-    path = Path(settings.MEDIA_ROOT) / run.result_file
-    with path.open(encoding="utf-8") as stream:
-        for line in stream:
-            item = json.loads(line)
-            yield item["category"], item["record"]
+    """The run's records as the answer holds them (others' data redacted: dsar.redactions)."""
+    return answer_records(run)
 
 
 def _flatten(record: dict[str, Any]) -> dict[str, str]:
@@ -136,16 +137,20 @@ def build_export_zip(case: Case, target: Path, *, portable_only: bool = False) -
     total = 0
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
         archive = _Archive(zf)
+        referenced: dict[int, set[str]] = {}
         for run, categories in _export_runs(case, portable_only=portable_only):
             key = run.system.key
             counts: dict[str, int] = {}
             columns: dict[str, dict[str, None]] = {}
+            files = referenced.setdefault(run.pk, set())
             # First pass: the columns of each category's CSV (keys only, never the records).
             for category, record in _records(run):
                 if categories is not None and category not in categories:
                     continue
                 counts[category] = counts.get(category, 0) + 1
                 columns.setdefault(category, {}).update(dict.fromkeys(record))
+                if isinstance(record.get("file"), str):
+                    files.add(record["file"])
             system_records = sum(counts.values())
             total += system_records
             with archive.text_file(f"{key}/{key}.json", records=system_records) as out:
@@ -166,8 +171,8 @@ def build_export_zip(case: Case, target: Path, *, portable_only: bool = False) -
                     for row_category, record in _records(run):
                         if row_category == category:
                             writer.writerow(_flatten(record))
-        for run, categories in _export_runs(case, portable_only=portable_only):
-            _attach_found_files(archive, run, categories)
+        for run, _categories in _export_runs(case, portable_only=portable_only):
+            _attach_found_files(archive, run, referenced.get(run.pk, set()))
         with archive.text_file("art15-information.json") as out:
             json.dump(access_information(case), out, indent=2, ensure_ascii=False)
         with translation.override(case.language), archive.text_file("README.txt") as out:

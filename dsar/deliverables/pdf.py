@@ -3,7 +3,8 @@ report a person can read, the erasure certificate, and the confirmation of a res
 objection or correction. Each is written in the case's language.
 
 The report shows a bounded sample of each system's records, read as a stream from the run's
-JSON-lines file; the complete data are in the export ZIP. A WeasyPrint table of ten thousand
+JSON-lines file with the staff's redactions applied (``dsar.redactions``); the complete data are
+in the export ZIP. A WeasyPrint table of ten thousand
 rows takes a minute and more than a gigabyte, so nothing here grows with the person's data.
 """
 
@@ -27,13 +28,14 @@ from django_stubs_ext import StrOrPromise
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
-from dsar import keys, outcomes
+from dsar import keys, outcomes, redactions
 from dsar.models import (
     Case,
     CaseType,
     ChangeDecision,
     Controller,
     ObjectionScope,
+    Redaction,
     RunStatus,
     SystemRun,
 )
@@ -199,32 +201,47 @@ def _category_of(line: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _sample(path: Path, counts: Mapping[str, int], *, rows: int) -> list[CategoryView]:
-    """The first records of each category, in at most ``rows`` key/value rows. With the counts
-    known from the run's summary, reading stops as soon as every category has its share;
-    without them, the remaining lines are only counted."""
+def _sample(
+    path: Path,
+    counts: Mapping[str, int],
+    *,
+    rows: int,
+    redacted: Mapping[int, Redaction] | None = None,
+) -> list[CategoryView]:
+    """The first records of each category, in at most ``rows`` key/value rows, as the answer
+    shows them (``redacted``: the staff's redactions by line, applied; withheld records left
+    out). With the counts known from the run's summary, reading stops as soon as every category
+    has its share; without them, the remaining lines are only counted."""
+    redacted = redacted or {}
     known = bool(counts)
     categories = {name: CategoryView(name, int(total)) for name, total in counts.items()}
     wanted = {name: min(view.total, RECORDS_PER_CATEGORY) for name, view in categories.items()}
     tally: Counter[str] = Counter()
     rows_left = rows
     with path.open(encoding="utf-8") as stream:
-        for line in stream:
+        for number, line in enumerate(stream):
             if not line.strip():
                 continue
             item: dict[str, Any] | None = None
+            redaction = redacted.get(number)
+            if redaction is not None:
+                item = json.loads(line)
+                record = redactions.redacted(line.rstrip("\n"), item.get("record"), redaction)
+                if record is None:
+                    continue  # withheld: other people's data (Art. 15(4))
+                item = {**item, "record": record}
             category = _category_of(line)
             if category is None:
-                item = json.loads(line)
+                item = item if item is not None else json.loads(line)
                 category = str(item.get("category", ""))
             tally[category] += 1
             view = categories.setdefault(category, CategoryView(category, 0))
             if rows_left > 0 and len(view.records) < RECORDS_PER_CATEGORY:
                 item = item if item is not None else json.loads(line)
-                record = _record_view(item.get("record"))
-                if len(record.rows) <= rows_left:
-                    view.records.append(record)
-                    rows_left -= len(record.rows)
+                record_view = _record_view(item.get("record"))
+                if len(record_view.rows) <= rows_left:
+                    view.records.append(record_view)
+                    rows_left -= len(record_view.rows)
                 else:
                     rows_left = 0
             if known and (
@@ -239,12 +256,13 @@ def _sample(path: Path, counts: Mapping[str, int], *, rows: int) -> list[Categor
 
 
 def _system_view(run: SystemRun, *, rows: int) -> SystemView:
-    counts = run.counts
+    by_line = redactions.redactions_of(run) if run.result_file else {}
+    counts = redactions.answer_counts(run) if by_line else run.counts
     holds_data = run.status == RunStatus.SUCCEEDED and run.found
     categories: list[CategoryView] = []
     path = Path(settings.MEDIA_ROOT) / run.result_file if run.result_file else None
     if holds_data and path is not None and path.exists() and (rows > 0 or not counts):
-        categories = _sample(path, counts, rows=rows)
+        categories = _sample(path, counts, rows=rows, redacted=by_line)
     if not categories:
         categories = [CategoryView(name, total) for name, total in counts.items() if total]
     return SystemView(

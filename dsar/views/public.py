@@ -59,6 +59,13 @@ PERSON_STATES: dict[str, PersonState] = {
     ),
     CaseStatus.IN_PROGRESS: _WORKING,
     CaseStatus.AWAITING_MANUAL: _WORKING,
+    CaseStatus.THIRD_PARTY_REVIEW: PersonState(
+        _("Being checked"),
+        _(
+            "We have gathered your data. Our privacy team checks that it reveals nothing about "
+            "other people, then we email you."
+        ),
+    ),
     CaseStatus.COMPLETED: PersonState(
         _("Answered"), _("We have answered your request and sent you an email about it.")
     ),
