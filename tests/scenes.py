@@ -18,6 +18,7 @@ from django.utils import timezone
 from connectors.demo_people import ADA, BEN, NORA
 from dsar import transitions
 from dsar.events import staff_actor
+from dsar.manual import ManualResult
 from dsar.models import Case, ManualTask, RectificationChange
 from dsar.register import load_register
 from dsar.tokens import issue_verification
@@ -193,7 +194,12 @@ def busy_queue(systems: dict[str, Any]) -> Scene:
     transitions.expire_case(expired.pk)
     completed = _submit(case_type="access", email="grace.hopper@example.net", name="Grace Hopper")
     for task in ManualTask.objects.filter(run__case=completed):
-        transitions.complete_manual_task(task.pk, outcome="Nothing held.", actor=ME, user_id=me.pk)
+        transitions.complete_manual_task(
+            task.pk,
+            result=ManualResult(result="not_held", internal_note="Nothing held."),
+            actor=ME,
+            user_id=me.pk,
+        )
 
     cases = [
         failed,
