@@ -280,7 +280,9 @@ def enforce_marketing_objections(*, now: dt.datetime | None = None) -> dict[str,
     entries = SuppressionEntry.objects.filter(lifted_at__isnull=True).exclude(email="")
     for entry in entries.order_by("pk").iterator():
         report["checked"] += 1
-        case_id = Case.objects.filter(reference=entry.reference).values_list("pk", flat=True)
+        case_id = (
+            Case.objects.filter(reference=entry.reference).values_list("pk", flat=True).first()
+        )
         for system, connector in systems:
             identity = Identity(email=entry.email)
             try:
@@ -295,9 +297,9 @@ def enforce_marketing_objections(*, now: dt.datetime | None = None) -> dict[str,
                 continue
             if others:
                 report["undone"] += 1
-                if case_id:
+                if case_id is not None:
                     record_event(
-                        case_id[0],
+                        case_id,
                         actor=SWEEPER,
                         action="marketing_resubscription_undone",
                         data={

@@ -395,3 +395,34 @@ def test_no_data_held_is_no_reason_to_reject(staff_client) -> None:
     html = page.content.decode()
     assert "manifestly_unfounded" in html
     assert "no_data_held" not in html and "We hold no personal data about you" not in html
+
+
+def test_the_objection_decision_offers_only_processing_a_person_may_object_to(
+    staff_client,
+) -> None:
+    from dsar.models import LegalBasis, ProcessingActivity
+
+    forum = DataSystemFactory(key="forum", name="Forum")
+    for key, basis in (
+        ("forum-moderation", LegalBasis.LEGITIMATE_INTERESTS),
+        ("newsletter", LegalBasis.CONSENT),
+    ):
+        activity = ProcessingActivity.objects.create(
+            key=key, name=key.title(), purposes="-", data_categories="-", legal_basis=basis
+        )
+        activity.systems.add(forum)
+    case = CaseFactory(
+        type="objection", status=CaseStatus.IN_REVIEW, details={"objection_scope": "other"}
+    )
+    url = reverse("admin:dsar_case_action", args=[case.pk, "decide-objection"])
+
+    html = staff_client.get(url).content.decode()
+    refused = staff_client.post(
+        url, {"upheld": "yes", "grounds": "-", "activities": ["newsletter"]}
+    )
+
+    assert 'value="forum-moderation"' in html and 'value="newsletter"' not in html
+    assert "Forum-Moderation (Legitimate interests (Art. 6(1)(f)); Forum)" in html
+    assert refused.status_code == 200  # the form says the choice is not available
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_REVIEW
