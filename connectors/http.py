@@ -248,7 +248,7 @@ class HttpClient:
                 store.release(key, holder=holder)
 
     def _take_connection(self, key: str, limit: int, holder: str, *, what: str) -> None:
-        assert self.budgets is not None
+        assert self.budgets is not None  # nosec B101  # narrows the type: callers check it
         waited = 0.0
         # A lease outlives the request's timeout, so a dead worker's slot frees itself.
         lease = self.timeout_s + 5.0

@@ -101,7 +101,7 @@ def sandbox_system_configs(
         "hubspot": {
             "base_url": urls["hubspot"],
             "allow_private_network": True,
-            "token_env": "DSAR_SECRET_HUBSPOT_TOKEN",
+            "token_env": "DSAR_SECRET_HUBSPOT_TOKEN",  # nosec B105  # a variable's name
             "time_scale": scale,
         },
         "mailchimp": {

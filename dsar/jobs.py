@@ -97,7 +97,7 @@ def _failed(job: Job, message: str, *, now: dt.datetime) -> str:
             )
         return JobState.FAILED
     backoff = min(settings.DSAR["JOB_BACKOFF_SECONDS"] * 2 ** (job.attempts - 1), 600.0)
-    wait = random.uniform(backoff / 2, backoff)  # noqa: S311
+    wait = random.uniform(backoff / 2, backoff)  # noqa: S311  # nosec B311  # jitter
     Job.objects.filter(pk=job.pk).update(
         state=JobState.DUE,
         lease_until=None,

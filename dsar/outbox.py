@@ -225,7 +225,7 @@ def _failed(delivery: EmailDelivery, error: SendError, *, now: dt.datetime) -> s
             settings.DSAR["EMAIL_BACKOFF_SECONDS"] * 2 ** (delivery.attempts - 1),
             settings.DSAR["EMAIL_BACKOFF_MAX_SECONDS"],
         )
-        wait = random.uniform(backoff * 0.75, backoff)  # noqa: S311
+        wait = random.uniform(backoff * 0.75, backoff)  # noqa: S311  # nosec B311  # jitter
         not_before = now + dt.timedelta(seconds=wait)
     logger.warning(
         "email delivery %s (%s) failed, attempt %s: %s",

@@ -295,7 +295,7 @@ def read_register(path: Path = DEFAULT_PATH) -> dict[str, Any]:
     if problems:
         problems.sort(key=lambda problem: (problem.line or 0, problem.field))
         raise RegisterError(path, problems)
-    assert isinstance(data, dict)
+    assert isinstance(data, dict)  # nosec B101  # narrows the type: checked above
     return data
 
 

@@ -488,7 +488,7 @@ def perform_run(run_id: int) -> RunReport | None:
     claim = claim_run(run_id)
     if not claim.claimed:
         return None
-    assert claim.attempt_id is not None
+    assert claim.attempt_id is not None  # nosec B101  # narrows the type: claimed
     run = SystemRun.objects.select_related("case", "system").get(pk=run_id)
     started = time.monotonic()
     progress_box: list[RunProgress] = []

@@ -19,7 +19,7 @@ from connectors.demo_people import ADA, BEN, NORA
 from dsar import transitions
 from dsar.events import staff_actor
 from dsar.manual import ManualResult
-from dsar.models import Case, ManualTask, RectificationChange
+from dsar.models import Case, ManualTask, OutcomeKind, RectificationChange
 from dsar.register import load_register
 from dsar.tokens import issue_verification
 from tests.conftest import Sandboxes
@@ -196,7 +196,7 @@ def busy_queue(systems: dict[str, Any]) -> Scene:
     for task in ManualTask.objects.filter(run__case=completed):
         transitions.complete_manual_task(
             task.pk,
-            result=ManualResult(result="not_held", internal_note="Nothing held."),
+            result=ManualResult(result=OutcomeKind.NOT_HELD, internal_note="Nothing held."),
             actor=ME,
             user_id=me.pk,
         )

@@ -27,6 +27,9 @@ class WorkerProcess:
     env: dict[str, str]
     log: Path
     concurrency: int = 4
+    # Run Celery beat inside the worker (the sweeper and the other scheduled jobs), with its
+    # schedule file beside the log.
+    beat: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,6 +57,11 @@ class WorkerProcess:
                 "--without-mingle",
                 "-n",
                 self.node_name,
+                *(
+                    ["--beat", "--schedule", str(self.log.with_suffix(".schedule"))]
+                    if self.beat
+                    else []
+                ),
             ],
             cwd=ROOT,
             env=self.env,

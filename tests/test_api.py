@@ -220,6 +220,28 @@ def test_workflow_actions_follow_the_roles_and_the_rules(reviewed_case) -> None:
     assert api(approver_key).post(unknown, {}, content_type="application/json").status_code == 404
 
 
+def test_cancelling_asks_how_the_person_withdrew(reviewed_case) -> None:
+    _h, key = create_token(name="helpdesk", user=account("handler", "hd"), scopes=ALL_SCOPES)
+    cancel = reverse("api-case-action", args=[reviewed_case.reference, "cancel"])
+    missing = api(key).post(cancel, {}, content_type="application/json")
+    assert missing.status_code == 400
+    assert missing.json()["error"]["code"] == "invalid"
+    assert missing.json()["error"]["fields"] == {"reason": "This field is required."}
+    reviewed_case.refresh_from_db()
+    assert reviewed_case.status == CaseStatus.IN_REVIEW
+
+    done = api(key).post(
+        cancel,
+        {"values": {"reason": "By email of 3 March to the privacy address."}},
+        content_type="application/json",
+    )
+    assert done.status_code == 200 and done.json()["status"] == "cancelled"
+    reviewed_case.refresh_from_db()
+    assert reviewed_case.details["cancellation_reason"] == (
+        "By email of 3 March to the privacy address."
+    )
+
+
 def test_files_come_with_a_permission_check_and_a_log(reviewed_case) -> None:
     _t, key = create_token(name="reader", user=account("auditor", "aud"), scopes=["read_cases"])
     url = reverse("api-case-file", args=[reviewed_case.reference, "export_zip"])

@@ -29,11 +29,11 @@ def test_a_staff_member_signs_in_after_fifteen_successful_sign_ins(
     get_user_model().objects.create_superuser("privacy", password=PASSWORD)
     for n in range(15):
         sign_in(page, live_server, f"colleague{n}")
-        expect(page.get_by_role("heading", level=1)).to_have_text("Site administration")
+        expect(page.get_by_role("heading", level=1)).to_have_text("The work waiting")
         page.context.clear_cookies()
 
     sign_in(page, live_server, "privacy")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Site administration")
+    expect(page.get_by_role("heading", level=1)).to_have_text("The work waiting")
     expect(page.get_by_role("link", name="Cases")).to_be_visible()
 
 

@@ -17,7 +17,14 @@ from playwright.sync_api import expect
 
 from connectors.demo_people import ADA
 from dsar import transitions
-from dsar.models import Case, CaseStatus, ManualTask, ManualTaskStatus, RunStatus
+from dsar.models import (
+    Case,
+    CaseStatus,
+    ManualTask,
+    ManualTaskStatus,
+    OutcomeKind,
+    RunStatus,
+)
 from dsar.tokens import issue_verification
 from tests.conftest import Sandboxes, assert_accessible
 from tests.factories import CaseFactory, DataSystemFactory
@@ -315,7 +322,9 @@ def test_a_manual_task_is_completed_from_its_page(
 
     page.goto(live_server.url + reverse("admin:dsar_case_change", args=[case.pk]))
     page.get_by_role("link", name=re.compile("Open the task")).click()
-    person = page.locator(".task-person")
+    # An open task opens on its completion form.
+    expect(page).to_have_url(re.compile(reverse("admin:dsar_manualtask_complete", args=[task.pk])))
+    person = page.get_by_role("region", name="Whom to look for")
     expect(person).to_contain_text("Grace Hopper")
     expect(person).to_contain_text("grace.hopper@example.net")
     expect(person).to_contain_text("C-1906")
@@ -323,13 +332,20 @@ def test_a_manual_task_is_completed_from_its_page(
     expect(page.get_by_text("Search the ERP for the person.")).to_have_count(1)
     assert_accessible(page)
 
-    page.get_by_label("What did you find or do?").fill("One customer record, 3 invoices.")
-    page.get_by_label("personal data of the person was found").check()
+    results = page.get_by_role("group", name="What did you find or do?")
+    results.get_by_label(re.compile("Found data about the person")).check()
+    page.get_by_label("Categories of data found").fill("customer record\ninvoices")
+    page.get_by_label("Internal note (never shown to the person)").fill(
+        "One customer record, 3 invoices."
+    )
     page.get_by_role("button", name="Complete task").click()
 
-    expect(page.locator(".messagelist")).to_contain_text("The task is complete")
+    expect(page.locator(".messagelist")).to_contain_text("The task is done")
     expect(page).to_have_url(re.compile(reverse("admin:dsar_case_change", args=[case.pk])))
     task.refresh_from_db()
     assert task.status == ManualTaskStatus.DONE
     assert task.completed_by == handler
+    assert task.result == OutcomeKind.EXPORTED
+    assert task.category_list == ["customer record", "invoices"]
+    assert task.internal_note == "One customer record, 3 invoices."
     assert Case.objects.get(pk=case.pk).status == CaseStatus.COMPLETED

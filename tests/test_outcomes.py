@@ -420,3 +420,44 @@ def test_reports_say_no_export_when_nothing_was_found(media: Path, tmp_path: Pat
     text = text_of(render_report(case, tmp_path / "report.pdf"))
     assert "We found no records to put in an export file" in text
     assert "contains all" not in text
+
+
+# --- An objection to marketing, in a system that does none ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("person", "sentence"),
+    [
+        ("ada", "We hold data about you here, but do not use them for direct marketing."),
+        ("nora", "We hold no data about you here."),
+    ],
+)
+def test_a_marketing_objection_says_held_but_not_used_where_the_system_holds_the_person(
+    person: str, sentence: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    from connectors.demo_people import NORA, create_trial_database, trial_system_config
+    from dsar.tasks import run_system_task
+
+    who = {"ada": ADA, "nora": NORA}[person]
+    url = f"sqlite:///{tmp_path / 'trial.sqlite3'}"
+    create_trial_database(url)
+    settings.CONNECTOR_SECRETS = {"DSAR_SECRET_TRIAL_DATABASE_URL": url}
+    signups = DataSystemFactory(
+        name="Free-trial registrations",
+        connector="sql",
+        config=trial_system_config(url_env="DSAR_SECRET_TRIAL_DATABASE_URL"),
+    )
+    case = CaseFactory(
+        type=CaseType.OBJECTION,
+        status=CaseStatus.IN_PROGRESS,
+        email=who.email,
+        details={"objection_scope": "direct_marketing"},
+    )
+    run = SystemRunFactory(case=case, system=signups, action="object")
+    run_system_task(run.pk)
+
+    case.refresh_from_db()
+    assert case.status == CaseStatus.COMPLETED
+    text = text_of(render_confirmation(case, tmp_path / "confirmation.pdf"))
+    assert sentence in text
+    assert "no data about you" not in text or person == "nora"

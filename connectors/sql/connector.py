@@ -172,6 +172,14 @@ class SqlConnector(Connector):
 
     # --- actions -------------------------------------------------------------------------------
 
+    def holds(self, identity: Identity) -> bool:
+        """Whether any mapped table has a row for the person (one count per table)."""
+        with self._connect() as (connection, tables):
+            return any(
+                _count(connection, table, _matches(table, mapping, identity)) > 0
+                for mapping, table in tables
+            )
+
     def export(
         self, identity: Identity, sink: RecordSink, progress: ExportProgress | None = None
     ) -> ExportOutcome:

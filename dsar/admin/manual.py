@@ -125,11 +125,11 @@ class ManualResultForm(forms.Form):
         self.task = task
         choices = RESULTS_FOR_ACTION.get(task.run.action, ())
         result = self.fields["result"]
-        assert isinstance(result, forms.ChoiceField)
+        assert isinstance(result, forms.ChoiceField)  # nosec B101  # narrows the type
         result.choices = [(kind, RESULT_LABELS.get(kind, kind)) for kind in choices]
         rules = rules_for_system(task.run.system)
         rule_field = self.fields["retention_rule"]
-        assert isinstance(rule_field, forms.ModelChoiceField)
+        assert isinstance(rule_field, forms.ModelChoiceField)  # nosec B101  # narrows the type
         rule_field.queryset = (
             RetentionRule.objects.filter(pk__in=[rule.pk for rule in rules])
             if rules
