@@ -232,6 +232,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dsar.anchors.anchor_chains_task",
         "schedule": crontab(hour=2, minute=15),
     },
+    # Art. 21(3): people who objected to direct marketing and are subscribed again somewhere.
+    "enforce-marketing-objections": {
+        "task": "dsar.tasks.enforce_marketing_objections_task",
+        "schedule": env.float("DSAR_MARKETING_CHECK_SECONDS", default=3600.0),
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------------
@@ -322,6 +327,12 @@ DSAR = {
     # Request types that staff review before any system is touched (corrections and
     # objections to other processing are always reviewed).
     "REVIEW_TYPES": env.list("DSAR_REVIEW_TYPES", default=[]),
+    # Whether the deadline waits while staff wait for the person's answer to a question
+    # (Art. 12(6)); by default it keeps running.
+    "INFORMATION_PAUSES_DEADLINE": env.bool("DSAR_INFORMATION_PAUSES_DEADLINE", default=False),
+    # How often the marketing systems are checked for people who objected to direct marketing
+    # and are subscribed again (dsar.housekeeping.enforce_marketing_objections).
+    "MARKETING_CHECK_SECONDS": env.float("DSAR_MARKETING_CHECK_SECONDS", default=3600.0),
     # A closed case keeps its personal details this long (never under 24 months: CCPA §7101).
     "CASE_RETENTION_DAYS": max(env.int("DSAR_CASE_RETENTION_DAYS", default=3 * 365), 731),
     # The files of a rejected, cancelled or expired case (raw exports, attachments) are deleted

@@ -8,9 +8,10 @@ data subject's ``Identity`` and its own settings, and returns plain data classes
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -268,6 +269,35 @@ class Outcome:
         )
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """One marketing subscription the person holds in a system, and who made it, as far as the
+    system's own record shows.
+
+    ``key`` is what ``Connector.unsubscribe`` takes (a list id, a subscription type id);
+    ``name`` is for people. ``by_person`` is True where the system records the person's own
+    confirmed opt-in (Mailchimp's double opt-in: ``ip_opt`` and ``timestamp_opt``), False where
+    it records that someone else made it (an import, an API call, staff), None where the system
+    does not say. ``since`` is when the system recorded that opt-in or subscription; ``how`` is
+    the system's own account of it, for staff.
+    """
+
+    key: str
+    name: str
+    by_person: bool | None
+    since: dt.datetime | None = None
+    how: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "by_person": self.by_person,
+            "since": self.since.isoformat() if self.since else None,
+            "how": self.how,
+        }
+
+
 class ExportProgress(Protocol):
     """Where a resumable export stands: the connector reads ``cursor`` when it starts (empty at
     the first attempt) and calls ``checkpoint`` after each page it has written to the sink.
@@ -410,6 +440,17 @@ class Connector(ABC):
         (an objection to marketing in a system that does none) to say truthfully whether the
         person's data are there."""
         return None
+
+    def subscriptions(self, identity: Identity) -> list[Subscription] | None:
+        """The person's current marketing subscriptions here, each with who made it as far as
+        the system shows; None for a connector that does no marketing. Never changes anything.
+        The app checks these for people who objected to direct marketing (Art. 21(3))."""
+        return None
+
+    def unsubscribe(self, identity: Identity, *, keys: Collection[str]) -> Outcome:
+        """End the subscriptions ``keys`` names (``Subscription.key``) and no other; an
+        ``unsubscribed`` outcome naming what changed, or ``not_held``."""
+        raise self._unsupported(Action.OBJECT)
 
     def erase(self, identity: Identity) -> Outcome:
         raise self._unsupported(Action.ERASE)

@@ -12,12 +12,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
-from django.utils.functional import Promise
+from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext_lazy as _
 
 from . import transitions
-from .models import ArtifactKind, Case, CaseStatus, CaseType, RejectionReason
+from .models import (
+    ArtifactKind,
+    Case,
+    CaseStatus,
+    CaseType,
+    ProcessingActivity,
+    RejectionReason,
+    SuppressionEntry,
+)
 
 
 class NoteForm(forms.Form):
@@ -39,7 +48,49 @@ class ObjectionDecisionForm(forms.Form):
         coerce=lambda value: value == "yes",
         widget=forms.RadioSelect,
     )
+    activities = forms.MultipleChoiceField(
+        label=_("The processing the objection concerns"),
+        help_text=_(
+            "Only processing based on a public task or legitimate interests can be objected to "
+            "(Art. 21(1)). The systems of the activities you tick restrict the person's data; "
+            "the others are left alone, and the confirmation says why. Tick none to stop every "
+            "such activity."
+        ),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
     grounds = forms.CharField(label=_("Grounds of the decision"), widget=forms.Textarea)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        activities = ProcessingActivity.objects.filter(
+            legal_basis__in=transitions.OBJECTIONABLE_BASES, systems__isnull=False
+        ).distinct()
+        self.fields["activities"].choices = [  # type: ignore[attr-defined]
+            (
+                activity.key,
+                f"{activity.name} ({activity.get_legal_basis_display()}; "
+                f"{', '.join(system.name for system in activity.systems.all())})",
+            )
+            for activity in activities.prefetch_related("systems").order_by("name")
+        ]
+
+
+class MarketingConsentForm(forms.Form):
+    confirmed = forms.TypedChoiceField(
+        label=_("Did the person subscribe again themselves?"),
+        choices=[
+            ("yes", _("Yes: keep the subscription, the objection ends")),
+            ("no", _("No: end the subscription again")),
+        ],
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+    )
+    note = forms.CharField(
+        label=_("How did you confirm it, or why not?"),
+        help_text=_("For example: the person confirmed by email of 3 March."),
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
 
 class InformationRequestForm(forms.Form):
@@ -118,6 +169,28 @@ def _verify_certificate(case: Case, data: dict[str, object], actor: str) -> str:
     return str(_("NOT GENUINE: we never issued a certificate with this checksum for this case."))
 
 
+def _information_consequence() -> str:
+    """What asking the person does to the case and its deadline, by the controller's rule."""
+    asked = str(
+        _(
+            "The person is emailed your question with a link to answer it. The case waits for "
+            "the answer; systems already at work finish, but nothing is sent to the person "
+            "until you approve the case again."
+        )
+    )
+    if settings.DSAR["INFORMATION_PAUSES_DEADLINE"]:
+        clock = _("The deadline waits too: it moves by the days until the answer.")
+    else:
+        clock = _("The deadline keeps running.")
+    return f"{asked} {clock}"
+
+
+def _has_new_marketing_opt_in(case: Case) -> bool:
+    return SuppressionEntry.objects.filter(
+        reference=case.reference, consent_found_at__isnull=False, lifted_at__isnull=True
+    ).exists()
+
+
 def _rebuild(case: Case, data: dict[str, object], actor: str) -> str:
     transitions.rebuild_files(case.pk, actor=actor)
     return str(_("The files are being built again; reload the case in a minute."))
@@ -179,7 +252,11 @@ ACTIONS = [
         NoteForm,
         lambda case: (
             _reviewing(case)
-            and (case.type != CaseType.OBJECTION or transitions.is_marketing_objection(case))
+            and (
+                case.type != CaseType.OBJECTION
+                or transitions.is_marketing_objection(case)
+                or case.details.get("decision") == "upheld"  # resumed after the person's answer
+            )
         ),
         lambda case, data, actor: transitions.approve_case(case.pk, actor=actor),
         permission=DECIDE,
@@ -196,13 +273,17 @@ ACTIONS = [
         ObjectionDecisionForm,
         lambda case: _reviewing(case) and case.type == CaseType.OBJECTION,
         lambda case, data, actor: transitions.decide_objection(
-            case.pk, upheld=bool(data["upheld"]), grounds=str(data["grounds"]), actor=actor
+            case.pk,
+            upheld=bool(data["upheld"]),
+            grounds=str(data["grounds"]),
+            actor=actor,
+            activities=list(data.get("activities") or []),  # type: ignore[call-overload]
         ),
         permission=DECIDE,
         consequence=_(
-            "Upheld: every system restricts the person's data, and the person is told. Not "
-            "upheld: the case closes, and the person is told your grounds and their right to "
-            "complain."
+            "Upheld: the systems of the processing objected to restrict the person's data, and "
+            "the person is told which were restricted and which not, and why. Not upheld: the "
+            "case closes, and the person is told your grounds and their right to complain."
         ),
         submit=_("Record the decision"),
         primary=True,
@@ -224,15 +305,29 @@ ACTIONS = [
         "request-information",
         _("Ask the person for more information"),
         InformationRequestForm,
-        lambda case: case.status in (CaseStatus.VERIFIED, CaseStatus.IN_REVIEW),
+        lambda case: case.is_open and case.status != CaseStatus.AWAITING_VERIFICATION,
         lambda case, data, actor: transitions.request_information(
             case.pk, what=str(data["what"]), actor=actor
         ),
-        consequence=_(
-            "The person is emailed your question with a link to answer it. The case waits for "
-            "the answer; the deadline keeps running."
-        ),
+        consequence=lazy(_information_consequence, str)(),
         submit=_("Send the question"),
+    ),
+    CaseAction(
+        "decide-marketing-consent",
+        _("Decide on the new marketing opt-in"),
+        MarketingConsentForm,
+        _has_new_marketing_opt_in,
+        lambda case, data, actor: transitions.decide_marketing_consent(
+            case.pk, confirmed=bool(data["confirmed"]), note=str(data["note"]), actor=actor
+        ),
+        permission=DECIDE,
+        consequence=_(
+            "The person objected to direct marketing and has since subscribed again themselves "
+            "(a double opt-in). Confirmed, the subscription stays and the objection ends. Not "
+            "confirmed, the next check of the marketing systems ends the subscription again."
+        ),
+        submit=_("Record the decision"),
+        primary=True,
     ),
     CaseAction(
         "reject",

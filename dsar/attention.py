@@ -8,8 +8,10 @@ and count them in one query however many cases, runs and tasks exist.
 
 Extension point: to add a reason, give it a member of ``Reason`` and one entry in
 ``_conditions``; the queue's column and filter, the index page and the dashboard pick it up.
-Every reason applies to open cases only, except a failed email: an answer, a rejection or a
-confirmation that never reached the person needs the team whatever the case's state.
+Every reason applies to open cases only, except those in ``ANY_STATE``: a failed email (an
+answer, a rejection or a confirmation that never reached the person), and a new opt-in to
+marketing by someone whose objection's case is long closed, need the team whatever the case's
+state.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .models import (
     ManualTask,
     ManualTaskStatus,
     RunStatus,
+    SuppressionEntry,
     SystemRun,
 )
 
@@ -45,6 +48,7 @@ class Reason(models.TextChoices):
     FAILED_EMAIL = "failed_email", _("An email was not delivered")
     OVERDUE = "overdue", _("Overdue")
     ANSWER_RECEIVED = "answer_received", _("The person answered")
+    MARKETING_CONSENT = "marketing_consent", _("Subscribed to marketing again: confirm")
     REVIEW = "review", _("Waiting for review")
     THIRD_PARTY_REVIEW = "third_party_review", _("Third-party data to review")
     MANUAL_TASK = "manual_task", _("Manual task waiting")
@@ -70,6 +74,15 @@ def _conditions(today: dt.date) -> dict[Reason, Q]:
         ),
         Reason.OVERDUE: Q(due_date__lt=today),
         Reason.ANSWER_RECEIVED: in_review & answered,
+        Reason.MARKETING_CONSENT: Q(
+            Exists(
+                SuppressionEntry.objects.filter(
+                    reference=OuterRef("reference"),
+                    consent_found_at__isnull=False,
+                    lifted_at__isnull=True,
+                )
+            )
+        ),
         Reason.REVIEW: in_review & ~answered,
         Reason.THIRD_PARTY_REVIEW: Q(status=CaseStatus.THIRD_PARTY_REVIEW),
         Reason.MANUAL_TASK: Q(
@@ -88,8 +101,12 @@ def attention_reasons() -> list[Reason]:
     return list(_conditions(timezone.localdate()))
 
 
+# Reasons that need the team whatever the case's state.
+ANY_STATE = frozenset({Reason.FAILED_EMAIL, Reason.MARKETING_CONSENT})
+
+
 def _open(condition: Q, reason: Reason | None = None) -> Q:
-    if reason == Reason.FAILED_EMAIL:
+    if reason in ANY_STATE:
         return condition
     return Q(status__in=OPEN_STATUSES) & condition
 

@@ -98,7 +98,9 @@ def compose_confirmed(delivery: EmailDelivery, case: Case) -> ComposedEmail:
 
 def compose_rejected(delivery: EmailDelivery, case: Case) -> ComposedEmail:
     """Art. 12(4): the reasons, the right to complain and to seek a judicial remedy."""
-    reason = RejectionReason(case.details.get("rejection_reason", RejectionReason.OTHER))
+    stored = case.details.get("rejection_reason", RejectionReason.OTHER)
+    # A reason no longer offered (an old case's) reads as "another reason" with its note.
+    reason = RejectionReason(stored if stored in RejectionReason.values else RejectionReason.OTHER)
     return _to_person(
         case,
         template="rejected",

@@ -1,7 +1,8 @@
 """The periodic batch work Celery beat runs: the sweeper that moves on anything left in an
 in-between state, deadline reminders, the expiry of unconfirmed cases, the deletion of expired
-files and the purge of long-closed cases. Each goes through the transitions for any change of a
-case, and each is idempotent: two runs at once change nothing more than one.
+files, the purge of long-closed cases and the check that objections to direct marketing hold in
+the marketing systems. Each goes through the transitions for any change of a case, and each is
+idempotent: two runs at once change nothing more than one.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from . import casefiles, queue, transitions
+from connectors.base import Connector, ConnectorError, Identity
+
+from . import casefiles, queue, runs, transitions
 from .events import SWEEPER, SYSTEM, append_event, record_event
 from .models import (
     OPEN_STATUSES,
     Artifact,
     Case,
     CaseStatus,
+    DataSystem,
     DeliveryState,
     DownloadLink,
     EmailDelivery,
@@ -32,10 +36,12 @@ from .models import (
     ManualTask,
     RectificationChange,
     RunStatus,
+    SuppressionEntry,
     SystemRun,
     Verification,
 )
 from .outbox import queue_email
+from .suppression import is_new_consent
 
 logger = logging.getLogger(__name__)
 
@@ -253,3 +259,66 @@ def purge_closed_cases(*, now: dt.datetime | None = None) -> int:
             append_event(case, actor=SYSTEM, action="personal_details_purged")
         purged += 1
     return purged
+
+
+def _marketing_connectors() -> list[tuple[DataSystem, Connector]]:
+    """Every enabled system whose connector can list a person's marketing subscriptions."""
+    found = []
+    for system in DataSystem.objects.filter(enabled=True).order_by("key"):
+        try:
+            connector = runs.connector_for(system)
+        except ConnectorError as error:
+            logger.warning("marketing check skips %s: %s", system.key, error)
+            continue
+        if type(connector).subscriptions is not Connector.subscriptions:
+            found.append((system, connector))
+    return found
+
+
+def enforce_marketing_objections(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Art. 21(3): look up everyone who objected to direct marketing in each marketing system.
+    A subscription someone else made again (an import, a sync, staff; or one whose maker the
+    system does not show) is ended, with an event on the objection's case; one the person made
+    themselves after the objection is a new consent, flagged to staff and left alone. Entries
+    without an address (made before addresses were kept) cannot be looked up."""
+    now = now or timezone.now()
+    report = {"checked": 0, "undone": 0, "flagged": 0, "errors": 0}
+    systems = _marketing_connectors()
+    entries = SuppressionEntry.objects.filter(lifted_at__isnull=True).exclude(email="")
+    for entry in entries.order_by("pk").iterator():
+        report["checked"] += 1
+        case_id = (
+            Case.objects.filter(reference=entry.reference).values_list("pk", flat=True).first()
+        )
+        for system, connector in systems:
+            identity = Identity(email=entry.email)
+            try:
+                found = connector.subscriptions(identity) or []
+                others = [sub for sub in found if not is_new_consent(entry, sub)]
+                own = [sub.as_json() for sub in found if is_new_consent(entry, sub)]
+                if others:
+                    outcome = connector.unsubscribe(identity, keys=[sub.key for sub in others])
+            except ConnectorError as error:
+                logger.warning("marketing check of %s failed: %s", system.key, error)
+                report["errors"] += 1
+                continue
+            if others:
+                report["undone"] += 1
+                if case_id is not None:
+                    record_event(
+                        case_id,
+                        actor=SWEEPER,
+                        action="marketing_resubscription_undone",
+                        data={
+                            "system": system.key,
+                            "subscriptions": [sub.as_json() for sub in others],
+                            "changed": outcome.changed,
+                        },
+                    )
+            if own and transitions.flag_marketing_consent(
+                entry.pk, system=system.key, subscriptions=own, now=now
+            ):
+                report["flagged"] += 1
+    if report["undone"] or report["flagged"]:
+        logger.info("marketing objections enforced: %s", report)
+    return report

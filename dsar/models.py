@@ -69,10 +69,12 @@ class ObjectionScope(models.TextChoices):
 
 
 class RejectionReason(models.TextChoices):
+    """Why a request is refused (Art. 12(4)). Holding no data about the person is no reason to
+    refuse: the systems say so, and the answer tells the person we hold nothing about them."""
+
     IDENTITY_NOT_CONFIRMED = "identity_not_confirmed", _("Your identity could not be confirmed")
     MANIFESTLY_UNFOUNDED = "manifestly_unfounded", _("The request is manifestly unfounded")
     EXCESSIVE = "excessive", _("The request is excessive or repetitive")
-    NO_DATA_HELD = "no_data_held", _("We hold no personal data about you")
     OBJECTION_NOT_UPHELD = "objection_not_upheld", _("Your objection was not upheld")
     OTHER = "other", _("Another reason, explained below")
 
@@ -996,17 +998,32 @@ class RectificationChange(models.Model):
 
 
 class SuppressionEntry(models.Model):
-    """An address that objected to direct marketing: never (re)subscribed through the product.
+    """An address that objected to direct marketing (Art. 21(3)): never subscribed again by
+    anyone but the person, in any system (``dsar.suppression``).
 
-    Only a keyed hash of the address is kept, so the list holds no readable email addresses
-    and survives the purge of closed cases.
+    A keyed hash of the address finds the entry; the address itself is kept too, because the
+    marketing systems can only be checked and blocked by it. It is the minimum needed to keep
+    the objection effective, kept under Art. 17(3)(b) and (e) and Art. 5(2): it survives the
+    purge of the closed case and an erasure. Entries made before the address was kept hold
+    only the hash; they block new subscriptions through the product but cannot be checked in
+    the marketing systems.
     """
 
     email_hash = models.CharField(max_length=64, unique=True)
     # The suppression key the hash was made with (dsar.keys).
     key_id = models.CharField(max_length=32)
+    email = models.EmailField(_("email address"), blank=True)
     created_at = models.DateTimeField(_("added"), default=timezone.now)
     reference = models.CharField(_("case reference"), max_length=32)
+    # A marketing system showed the person's own new opt-in; staff confirm it or not.
+    consent_found_at = models.DateTimeField(
+        _("new opt-in by the person found"), null=True, blank=True
+    )
+    consent_decided_at = models.DateTimeField(
+        _("new opt-in decided by staff"), null=True, blank=True
+    )
+    # Staff confirmed the person's new consent: the objection no longer applies.
+    lifted_at = models.DateTimeField(_("ended by new consent"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("suppression list entry")

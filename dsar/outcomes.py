@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.text import get_text_list
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from connectors.base import OutcomeKind
 
@@ -27,6 +27,8 @@ from .models import (
     Case,
     DeliveryState,
     EmailDelivery,
+    LegalBasis,
+    ProcessingActivity,
     RectificationField,
     RunStatus,
     SystemRun,
@@ -211,6 +213,9 @@ def _sentence(run: SystemRun) -> tuple[str, list[str]]:
             )
         return _("Your data here were already correct."), more
     if kind == OutcomeKind.NOT_USED:
+        not_objected = data.get("details", {}).get("not_objected")
+        if not_objected:
+            return _not_restricted(not_objected), more
         if data.get("details", {}).get("held"):
             return _("We hold data about you here, but do not use them for direct marketing."), more
         return _("This system is not used for direct marketing."), more
@@ -220,6 +225,32 @@ def _sentence(run: SystemRun) -> tuple[str, list[str]]:
             return _("This could not be done here: %(reason)s") % {"reason": reason}, more
         return _("This could not be done here."), more
     return _("This system could not be completed."), more
+
+
+def _not_restricted(activities: list[dict[str, str]]) -> str:
+    """Why an upheld objection left a system alone: what it is used for, and on which legal
+    basis — none of them the public task or legitimate interests the objection concerns."""
+    language = get_language() or "en"
+    names = dict(
+        (activity.key, activity.localized("name", language))
+        for activity in ProcessingActivity.objects.filter(
+            key__in=[item.get("key") for item in activities]
+        )
+    )
+    uses = [
+        _("%(activity)s (%(basis)s)")
+        % {
+            "activity": names.get(str(item.get("key")), str(item.get("key"))),
+            "basis": LegalBasis(item["legal_basis"]).label
+            if item.get("legal_basis") in LegalBasis.values
+            else str(item.get("legal_basis", "")),
+        }
+        for item in activities
+    ]
+    return _(
+        "Not restricted: your objection does not concern the processing here, which serves "
+        "%(uses)s."
+    ) % {"uses": get_text_list(uses, _("and"))}
 
 
 def statement(run: SystemRun) -> Statement:
@@ -278,13 +309,41 @@ def canonical(case: Case) -> list[dict[str, Any]]:
 
 
 def answer_context(case: Case) -> dict[str, Any]:
-    """What the completion email and the finished status page say, from the outcomes alone."""
+    """What the completion email and the finished status page say, from the outcomes alone.
+    ``nothing_held``: every system answered that it holds no data about the person, which is
+    an answer of its own ("we hold no data about you"), not a refusal."""
     items = statements(case)
     return {
         "statements": items,
         "held": sum(1 for item in items if item.kind not in (OutcomeKind.NOT_HELD, "")),
         "all_erased": all(item.fully_erased for item in items),
+        "nothing_held": bool(items) and all(item.kind == OutcomeKind.NOT_HELD for item in items),
     }
+
+
+@dataclass(frozen=True)
+class NotifiedRecipient:
+    """A recipient told of the change in one system (Art. 19)."""
+
+    name: str
+    system: str
+
+
+def notified_recipients(case: Case) -> list[NotifiedRecipient]:
+    """Who was told of the case's correction, erasure or restriction (Art. 19): each notice
+    recorded for the case, by recipient and the system whose data it receives."""
+    notices = EmailDelivery.objects.filter(case=case, kind="recipient_notice").exclude(
+        state=DeliveryState.CANCELLED
+    )
+    systems = dict(case.runs.values_list("pk", "system__name"))
+    found = {
+        NotifiedRecipient(
+            name=str(notice.args.get("name") or notice.to_other),
+            system=systems.get(notice.args.get("run"), ""),
+        )
+        for notice in notices
+    }
+    return sorted(found, key=lambda item: (item.system, item.name))
 
 
 def finished_context(case: Case) -> dict[str, Any]:
@@ -316,7 +375,7 @@ class OutcomeKindLabel:
             OutcomeKind.UNSUBSCRIBED: _("unsubscribed from marketing"),
             OutcomeKind.CORRECTED: _("corrected"),
             OutcomeKind.NOT_HELD: _("no data held"),
-            OutcomeKind.NOT_USED: _("not used for direct marketing"),
+            OutcomeKind.NOT_USED: _("not used for the purpose objected to"),
             OutcomeKind.REFUSED: _("not possible"),
             OutcomeKind.FAILED: _("not completed"),
         }

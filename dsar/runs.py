@@ -54,6 +54,7 @@ from .models import (
     Case,
     CaseType,
     DataSystem,
+    ProcessingActivity,
     RunAttempt,
     RunStatus,
     SystemRun,
@@ -138,12 +139,54 @@ def action_for(case: Case) -> Action:
 
 
 def create_runs(case: Case) -> list[SystemRun]:
-    """One pending run per enabled system (the caller holds the case lock)."""
+    """One pending run per enabled system (the caller holds the case lock).
+
+    An upheld objection to processing based on a public task or legitimate interests (Art.
+    21(1)) stops only the activities objected to: a system that none of them uses is not
+    restricted, and its run is recorded at once as ``not_used_for_this_purpose`` with the
+    activities it serves and their legal bases, for the confirmation to say why. A system
+    linked to no activity of the register is restricted: nothing shows it is not concerned.
+    """
     action = action_for(case)
-    return [
-        SystemRun.objects.get_or_create(case=case, system=system, action=action)[0]
-        for system in DataSystem.objects.filter(enabled=True)
-    ]
+    objected = objected_activities(case)
+    created = []
+    for system in DataSystem.objects.filter(enabled=True).prefetch_related("activities"):
+        defaults: dict[str, Any] = {}
+        if objected is not None:
+            served = list(system.activities.all())
+            if served and not any(activity.key in objected for activity in served):
+                defaults = _not_concerned(action, served)
+        run, _created = SystemRun.objects.get_or_create(
+            case=case, system=system, action=action, defaults=defaults
+        )
+        created.append(run)
+    return created
+
+
+def objected_activities(case: Case) -> set[str] | None:
+    """The keys of the activities an upheld Art. 21(1) objection stops; None for any other
+    case (every system then takes part)."""
+    if case.type != CaseType.OBJECTION or case.details.get("decision") != "upheld":
+        return None
+    return set(case.details.get("objection_activities") or [])
+
+
+def _not_concerned(action: Action, served: list[ProcessingActivity]) -> dict[str, Any]:
+    now = timezone.now()
+    activities = [{"key": a.key, "legal_basis": a.legal_basis} for a in served]
+    outcome = Outcome(
+        action,
+        OutcomeKind.NOT_USED,
+        summary="not restricted: used only for activities the objection does not concern",
+        details={"not_objected": activities},
+    )
+    return {
+        "status": RunStatus.SUCCEEDED,
+        "outcome": OutcomeKind.NOT_USED,
+        "outcome_data": outcome.as_json(),
+        "started_at": now,
+        "finished_at": now,
+    }
 
 
 # --- Claiming -----------------------------------------------------------------------------------

@@ -69,3 +69,8 @@ def purge_closed_cases_task() -> int:
 @shared_task
 def expire_unverified_cases_task() -> int:
     return housekeeping.expire_unverified_cases()
+
+
+@shared_task
+def enforce_marketing_objections_task() -> dict[str, int]:
+    return housekeeping.enforce_marketing_objections()

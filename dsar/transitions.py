@@ -33,16 +33,19 @@ from .models import (
     EmailDelivery,
     Job,
     JobKind,
+    LegalBasis,
     ManualTask,
     ManualTaskStatus,
     ObjectionScope,
     OutcomeKind,
+    ProcessingActivity,
     Redaction,
     ReferenceCounter,
     RejectionReason,
     RetentionRule,
     RunAttempt,
     RunStatus,
+    SuppressionEntry,
     SystemRun,
     Verification,
 )
@@ -57,11 +60,27 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     S.IN_REVIEW: frozenset({S.AWAITING_INFORMATION, S.IN_PROGRESS, S.REJECTED, S.CANCELLED}),
     S.AWAITING_INFORMATION: frozenset({S.IN_REVIEW, S.REJECTED, S.CANCELLED}),
+    # Staff may ask the person for more while the systems work (Art. 12(6)); the answer goes
+    # back to review, and approving it lets the case finish.
     S.IN_PROGRESS: frozenset(
-        {S.AWAITING_MANUAL, S.THIRD_PARTY_REVIEW, S.COMPLETED, S.REJECTED, S.CANCELLED}
+        {
+            S.AWAITING_MANUAL,
+            S.AWAITING_INFORMATION,
+            S.THIRD_PARTY_REVIEW,
+            S.COMPLETED,
+            S.REJECTED,
+            S.CANCELLED,
+        }
     ),
     S.AWAITING_MANUAL: frozenset(
-        {S.IN_PROGRESS, S.THIRD_PARTY_REVIEW, S.COMPLETED, S.REJECTED, S.CANCELLED}
+        {
+            S.IN_PROGRESS,
+            S.AWAITING_INFORMATION,
+            S.THIRD_PARTY_REVIEW,
+            S.COMPLETED,
+            S.REJECTED,
+            S.CANCELLED,
+        }
     ),
     S.THIRD_PARTY_REVIEW: frozenset({S.COMPLETED, S.REJECTED, S.CANCELLED}),
     S.COMPLETED: frozenset(),
@@ -74,6 +93,9 @@ CLOSED = frozenset({S.COMPLETED, S.REJECTED, S.CANCELLED, S.EXPIRED})
 # deleted DSAR_CLOSED_FILES_GRACE_HOURS later (dsar.casefiles). A completed case's go when its
 # answer's download period ends (dsar.housekeeping.delete_expired_artifacts).
 CLOSED_WITHOUT_ANSWER = frozenset({S.REJECTED, S.CANCELLED, S.EXPIRED})
+
+# Art. 21(1): a person may object to processing based on these (Art. 6(1)(e) and (f)).
+OBJECTIONABLE_BASES = frozenset({LegalBasis.PUBLIC_TASK, LegalBasis.LEGITIMATE_INTERESTS})
 
 # Art. 19: the recipients of a system's data are told of these outcomes.
 NOTIFIED_OUTCOMES = frozenset({"erased", "anonymised", "retained", "restricted", "corrected"})
@@ -198,8 +220,25 @@ def submit_case(
             action="submitted",
             data={"type": case_type, "language": language, "due_date": case.due_date.isoformat()},
         )
+        _note_marketing_objection(case)
         queue_email(case, "verification")
     return case
+
+
+def _note_marketing_objection(case: Case) -> None:
+    """A new request from someone who objected to direct marketing: the case says so from
+    the start, whichever way it came in (form, API, staff's intake), so that nobody
+    subscribes them again while working it."""
+    from .suppression import entry_for
+
+    entry = entry_for(case.email)
+    if entry is not None:
+        append_event(
+            case,
+            actor=SYSTEM,
+            action="marketing_objection_on_record",
+            data={"since": entry.created_at.date().isoformat(), "reference": entry.reference},
+        )
 
 
 def resend_verification(case_id: int, *, actor: str = SUBJECT) -> None:
@@ -220,6 +259,7 @@ def resend_verification(case_id: int, *, actor: str = SUBJECT) -> None:
             action="verification_resent",
             data={"links_revoked": revoked, "emails_cancelled": cancelled},
         )
+        _note_marketing_objection(case)
         queue_email(case, "verification")
 
 
@@ -373,7 +413,9 @@ def approve_case(case_id: int, *, actor: str) -> Case:
     with transaction.atomic():
         case = _lock(case_id)
         if case.status != S.IN_REVIEW or (
-            case.type == CaseType.OBJECTION and not is_marketing_objection(case)
+            case.type == CaseType.OBJECTION
+            and not is_marketing_objection(case)
+            and case.details.get("decision") != "upheld"
         ):
             raise TransitionNotAllowed(case, S.IN_PROGRESS)
         data: dict[str, Any] = {}
@@ -384,28 +426,63 @@ def approve_case(case_id: int, *, actor: str) -> Case:
     return case
 
 
-def decide_objection(case_id: int, *, upheld: bool, grounds: str, actor: str) -> Case:
+def decide_objection(
+    case_id: int,
+    *,
+    upheld: bool,
+    grounds: str,
+    actor: str,
+    activities: list[str] | None = None,
+) -> Case:
     """Art. 21(1): staff weigh the person's reasons against the grounds for the processing.
-    Upheld, the processing stops (each system restricts the person's data); not upheld, the
-    person is told why, and of their right to complain."""
+    Upheld, the processing objected to stops: the systems of the ``activities`` objected to
+    (keys of activities based on legitimate interests or a public task; by default all such
+    activities) restrict the person's data, the others are left as they are and the
+    confirmation says why. Not upheld, the person is told why, and of their right to
+    complain."""
     if not grounds.strip():
         raise ReviewIncomplete("Record the grounds of the decision.")
     with transaction.atomic():
         case = _lock(case_id)
         if case.status != S.IN_REVIEW or case.type != CaseType.OBJECTION:
             raise TransitionNotAllowed(case, S.IN_PROGRESS)
-        case.details = {
-            **case.details,
+        decision: dict[str, Any] = {
             "decision": "upheld" if upheld else "not_upheld",
             "decision_grounds": grounds,
         }
+        if upheld:
+            decision["objection_activities"] = objectionable_activities(activities)
+        case.details = {**case.details, **decision}
         case.save(update_fields=["details"])
-        append_event(case, actor=actor, action="objection_decided", data={"upheld": upheld})
+        data: dict[str, Any] = {"upheld": upheld}
+        if upheld:
+            data["activities"] = decision["objection_activities"]
+        append_event(case, actor=actor, action="objection_decided", data=data)
         if upheld:
             _start_processing(case)
         else:
             _reject(case, reason="objection_not_upheld", actor=actor)
     return case
+
+
+def objectionable_activities(keys: list[str] | None) -> list[str]:
+    """The activities an upheld Art. 21(1) objection stops: those ``keys`` names, each based
+    on a public task or legitimate interests (the only processing Art. 21(1) lets a person
+    object to); all such activities when ``keys`` is empty."""
+    eligible = dict(
+        ProcessingActivity.objects.filter(legal_basis__in=OBJECTIONABLE_BASES).values_list(
+            "key", "name"
+        )
+    )
+    if not keys:
+        return sorted(eligible)
+    other = sorted(set(keys) - set(eligible))
+    if other:
+        raise ReviewIncomplete(
+            "An objection under Art. 21(1) concerns only processing based on a public task or "
+            f"legitimate interests; not: {', '.join(other)}."
+        )
+    return sorted(set(keys))
 
 
 def reject_case(case_id: int, *, reason: str, note: str = "", actor: str) -> Case:
@@ -431,27 +508,50 @@ def _reject(case: Case, *, reason: str, actor: str, note: str = "") -> None:
 
 def request_information(case_id: int, *, what: str, actor: str) -> Case:
     """Art. 12(6): with reasonable doubts about the person's identity, ask only for what is
-    needed to confirm it; the case waits for the answer."""
+    needed to confirm it — at any point of an open case, also while the systems work (they
+    finish, but the answer waits). The case waits for the person's answer; whether the
+    deadline waits too is the controller's rule (DSAR_INFORMATION_PAUSES_DEADLINE)."""
     if not what.strip():
         raise ReviewIncomplete("Say what information you need.")
     with transaction.atomic():
         case = _lock(case_id)
+        if case.status == S.AWAITING_VERIFICATION:
+            raise TransitionNotAllowed(case, S.AWAITING_INFORMATION)
         case.details = {**case.details, "information_requested": what}
+        case.details.pop("information_provided", None)
         case.save(update_fields=["details"])
-        _move(case, S.AWAITING_INFORMATION, actor=actor, action="information_requested")
+        if case.status == S.AWAITING_INFORMATION:  # a new question replaces the unanswered one
+            append_event(case, actor=actor, action="information_requested")
+        else:
+            _move(case, S.AWAITING_INFORMATION, actor=actor, action="information_requested")
         queue_email(case, "information_request")
     return case
 
 
-def provide_information(case_id: int, *, answer: str) -> Case:
-    """The person answered; the case goes back to staff for review."""
+def provide_information(case_id: int, *, answer: str, today: dt.date | None = None) -> Case:
+    """The person answered; the case goes back to staff for review. Where the controller's
+    rule is that the clock waits for the answer, the deadline moves by the days waited."""
+    today = today or timezone.localdate()
     with transaction.atomic():
         case = _lock(case_id)
         if case.status != S.AWAITING_INFORMATION:
             raise TransitionNotAllowed(case, S.IN_REVIEW)
         case.details = {**case.details, "information_provided": answer}
-        case.save(update_fields=["details"])
-        _move(case, S.IN_REVIEW, actor=SUBJECT, action="information_provided")
+        data: dict[str, Any] = {}
+        fields = ["details"]
+        if settings.DSAR["INFORMATION_PAUSES_DEADLINE"]:
+            asked = case.events.filter(action="information_requested").order_by("-seq").first()
+            waited = (today - timezone.localdate(asked.created_at)).days if asked else 0
+            if waited > 0:
+                previous = case.due_date
+                case.due_date = previous + dt.timedelta(days=waited)
+                paused = int(case.details.get("deadline_paused_days") or 0) + waited
+                case.details["deadline_paused_days"] = paused
+                fields.append("due_date")
+                data = {"paused_days": waited, "from": previous.isoformat()}
+                data["to"] = case.due_date.isoformat()
+        case.save(update_fields=fields)
+        _move(case, S.IN_REVIEW, actor=SUBJECT, action="information_provided", data=data)
     return case
 
 
@@ -486,17 +586,16 @@ def _start_processing(case: Case) -> None:
         # Art. 21(3) is absolute: the address is suppressed before any system is even asked.
         suppress(case.email, reference=case.reference)
     created = runs.create_runs(case)
-    _move(
-        case,
-        S.IN_PROGRESS,
-        actor=SYSTEM,
-        action="processing_started",
-        data={"systems": sorted(run.system.key for run in created)},
-    )
-    for run in created:
+    pending = [run for run in created if run.status == RunStatus.PENDING]
+    data: dict[str, Any] = {"systems": sorted(run.system.key for run in pending)}
+    not_concerned = sorted(run.system.key for run in created if run.outcome == OutcomeKind.NOT_USED)
+    if not_concerned:
+        data["not_concerned"] = not_concerned
+    _move(case, S.IN_PROGRESS, actor=SYSTEM, action="processing_started", data=data)
+    for run in pending:
         queue.run_soon(run.pk)
-    if not created:
-        _settle(case, actor=SYSTEM)
+    # Nothing left to run (no system, or a case resumed after the person's answer): move on.
+    _settle(case, actor=SYSTEM)
 
 
 def _settle(case: Case, *, actor: str) -> None:
@@ -922,7 +1021,8 @@ def extend_deadline(
                 f"on {first_month_ends}."
             )
         previous = case.due_date
-        case.due_date = first_month_ends + relativedelta(months=months)
+        paused = dt.timedelta(days=int(case.details.get("deadline_paused_days") or 0))
+        case.due_date = first_month_ends + relativedelta(months=months) + paused
         case.extension_months = months
         case.extension_reason = reason
         case.save(update_fields=["due_date", "extension_months", "extension_reason"])
@@ -1025,6 +1125,7 @@ def record_request(
                 "channel": channel,
             },
         )
+        _note_marketing_objection(case)
         if not identity_checked:
             queue_email(case, "verification")
             return case
@@ -1033,4 +1134,66 @@ def record_request(
         case.save(update_fields=["verified_at", "verification_method"])
         _move(case, S.VERIFIED, actor=actor, action="identity_checked", now=now)
         _after_verification(case, now=now)
+    return case
+
+
+def flag_marketing_consent(
+    entry_id: int, *, system: str, subscriptions: list[dict[str, Any]], now: dt.datetime
+) -> bool:
+    """A marketing system shows that a person who objected to direct marketing subscribed
+    again themselves (a confirmed double opt-in): a new consent, which nothing overrides. The
+    case of the objection records it, and staff are asked to confirm it (Art. 7(1): the
+    controller must be able to show the consent). Once per opt-in; False if already flagged."""
+    entry = SuppressionEntry.objects.get(pk=entry_id)
+    case = Case.objects.filter(reference=entry.reference).first()
+    with transaction.atomic():
+        if case is not None:
+            case = _lock(case.pk)
+        entry = SuppressionEntry.objects.select_for_update().get(pk=entry_id)
+        if entry.consent_found_at is not None or entry.lifted_at is not None:
+            return False
+        entry.consent_found_at = now
+        entry.save(update_fields=["consent_found_at"])
+        if case is not None:
+            append_event(
+                case,
+                actor=SYSTEM,
+                action="marketing_consent_found",
+                data={"system": system, "subscriptions": subscriptions},
+            )
+            queue_email(
+                case,
+                "staff_alert",
+                args={"what": "the person subscribed to marketing again: confirm the consent"},
+            )
+    return True
+
+
+def decide_marketing_consent(case_id: int, *, confirmed: bool, note: str, actor: str) -> Case:
+    """Staff decide on a new opt-in the person made after objecting to direct marketing.
+    Confirmed (the person wants the marketing), the objection ends and the subscription stays;
+    not confirmed, the next check of the marketing systems undoes it."""
+    if not note.strip():
+        raise ReviewIncomplete("Say how you confirmed it, or why not.")
+    with transaction.atomic():
+        case = _lock(case_id)
+        entry = (
+            SuppressionEntry.objects.select_for_update()
+            .filter(reference=case.reference, lifted_at__isnull=True)
+            .exclude(consent_found_at=None)
+            .first()
+        )
+        if entry is None:
+            raise TransitionNotAllowed(case, case.status)
+        now = timezone.now()
+        entry.consent_decided_at = now
+        entry.consent_found_at = None
+        if confirmed:
+            entry.lifted_at = now
+        entry.save(update_fields=["consent_decided_at", "consent_found_at", "lifted_at"])
+        case.details = {**case.details, "marketing_consent_note": note}
+        case.save(update_fields=["details"])
+        append_event(
+            case, actor=actor, action="marketing_consent_decided", data={"confirmed": confirmed}
+        )
     return case

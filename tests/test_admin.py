@@ -303,3 +303,126 @@ def test_the_admin_speaks_german_with_proper_plurals(staff_client) -> None:
         assert f">{plural}<" in html
     for broken in ("Falls", "Aufgabes", "Datensystems", "Events", "System runs"):
         assert f">{broken}<" not in html
+
+
+def test_the_case_page_shows_earlier_requests_with_what_came_of_them_and_how_long_before(
+    staff_client,
+) -> None:
+    from dsar.models import RunStatus
+    from tests.factories import SystemRunFactory, outcome_of
+
+    now = timezone.now()
+    answered = CaseFactory(
+        email="Pat@Example.com",
+        status=CaseStatus.COMPLETED,
+        received_at=now - dt.timedelta(days=400),
+    )
+    SystemRunFactory(case=answered, status=RunStatus.SUCCEEDED, **outcome_of("export", found=True))
+    SystemRunFactory(case=answered, status=RunStatus.SUCCEEDED, **outcome_of("export", found=False))
+    refused = CaseFactory(
+        email="pat@example.com",
+        status=CaseStatus.REJECTED,
+        received_at=now - dt.timedelta(days=30),
+        details={"rejection_reason": "excessive", "rejection_note": "Weekly requests."},
+    )
+    case = CaseFactory(email="pat@example.com", received_at=now)
+    later = CaseFactory(email="pat@example.com", received_at=now + dt.timedelta(days=1))
+
+    html = staff_client.get(reverse("admin:dsar_case_change", args=[case.pk])).content.decode()
+    earlier = html.split('id="earlier-heading"', 1)[1].split('id="timeline-heading"', 1)[0]
+
+    assert "1 earlier request in the 12 months before this one." in earlier
+    assert "Art. 12(5) GDPR" in earlier
+    assert answered.reference in earlier and refused.reference in earlier
+    assert later.reference not in earlier
+    assert "400 days" in earlier and "30 days" in earlier
+    assert "answered: data in 1 of 2 systems" in earlier
+    assert "rejected: The request is excessive or repetitive" in earlier
+    assert earlier.index(refused.reference) < earlier.index(answered.reference)  # newest first
+
+
+def test_the_case_page_marks_what_was_verified_and_what_the_person_only_typed(
+    staff_client,
+) -> None:
+    case = CaseFactory(
+        status=CaseStatus.IN_PROGRESS,
+        name="Grace Hopper",
+        customer_number="C-1906",
+        forum_username="amazing_grace",
+        verified_at=timezone.now(),
+    )
+
+    html = staff_client.get(reverse("admin:dsar_case_change", args=[case.pk])).content.decode()
+    summary = html.split('class="case-summary"', 1)[1].split("</section>", 1)[0]
+
+    assert f'{case.email} <span class="identity-mark identity-mark--verified">' in summary
+    assert "Email address confirmed by link." in summary
+    for typed in ("Grace Hopper", "C-1906", "amazing_grace"):
+        assert f'{typed} <span class="identity-mark identity-mark--unverified">' in summary
+    assert summary.count("not verified: as the person typed it") == 3
+
+
+@pytest.mark.parametrize(
+    ("pauses", "rule"),
+    [
+        (False, "The deadline keeps running."),
+        (True, "The deadline waits too: it moves by the days until the answer."),
+    ],
+)
+def test_asking_for_more_information_is_offered_while_the_systems_work_and_says_the_clock_rule(
+    staff_client, settings, pauses: bool, rule: str
+) -> None:
+    settings.DSAR = {**settings.DSAR, "INFORMATION_PAUSES_DEADLINE": pauses}
+    case = CaseFactory(status=CaseStatus.IN_PROGRESS, verified_at=timezone.now())
+    ask = reverse("admin:dsar_case_action", args=[case.pk, "request-information"])
+
+    page = staff_client.get(reverse("admin:dsar_case_change", args=[case.pk])).content.decode()
+    question = staff_client.get(ask).content.decode()
+
+    assert ask in page
+    assert rule in question
+    assert ("the deadline waits too" if pauses else "the deadline keeps running") in page
+    unconfirmed = CaseFactory(status=CaseStatus.AWAITING_VERIFICATION)
+    refused = staff_client.get(
+        reverse("admin:dsar_case_action", args=[unconfirmed.pk, "request-information"])
+    )
+    assert refused.status_code == 404
+
+
+def test_no_data_held_is_no_reason_to_reject(staff_client) -> None:
+    case = CaseFactory(status=CaseStatus.IN_REVIEW)
+    page = staff_client.get(reverse("admin:dsar_case_action", args=[case.pk, "reject"]))
+    html = page.content.decode()
+    assert "manifestly_unfounded" in html
+    assert "no_data_held" not in html and "We hold no personal data about you" not in html
+
+
+def test_the_objection_decision_offers_only_processing_a_person_may_object_to(
+    staff_client,
+) -> None:
+    from dsar.models import LegalBasis, ProcessingActivity
+
+    forum = DataSystemFactory(key="forum", name="Forum")
+    for key, basis in (
+        ("forum-moderation", LegalBasis.LEGITIMATE_INTERESTS),
+        ("newsletter", LegalBasis.CONSENT),
+    ):
+        activity = ProcessingActivity.objects.create(
+            key=key, name=key.title(), purposes="-", data_categories="-", legal_basis=basis
+        )
+        activity.systems.add(forum)
+    case = CaseFactory(
+        type="objection", status=CaseStatus.IN_REVIEW, details={"objection_scope": "other"}
+    )
+    url = reverse("admin:dsar_case_action", args=[case.pk, "decide-objection"])
+
+    html = staff_client.get(url).content.decode()
+    refused = staff_client.post(
+        url, {"upheld": "yes", "grounds": "-", "activities": ["newsletter"]}
+    )
+
+    assert 'value="forum-moderation"' in html and 'value="newsletter"' not in html
+    assert "Forum-Moderation (Legitimate interests (Art. 6(1)(f)); Forum)" in html
+    assert refused.status_code == 200  # the form says the choice is not available
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_REVIEW

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 from pypdf import PdfReader
 
-from connectors.demo_people import ADA, CRM_SUBSCRIPTIONS, NEWSLETTER_LISTS
+from connectors.demo_people import ADA, CRM_SUBSCRIPTIONS, NEWSLETTER_LISTS, NORA
 from dsar import transitions
 from dsar.deliverables.pdf import render_report
 from dsar.demo import confirm_recipients, create_demo_systems
@@ -27,6 +27,7 @@ from dsar.models import (
     CaseStatus,
     ChangeDecision,
     DataSystem,
+    EmailDelivery,
     LegalBasis,
     ManualTask,
     ProcessingActivity,
@@ -449,3 +450,126 @@ def test_vendor_text_the_controller_has_not_confirmed_is_withheld_and_the_contac
     assert "2023/1795" not in report
     assert "datasecurity@otrs.com" in report
     assert {"en": "We are confirming", "de": "Wir klären derzeit"}[language] in report
+
+
+def _wait_for_files(case: Case, count: int) -> None:
+    deadline = time.monotonic() + 90
+    while case.artifacts.count() < count and time.monotonic() < deadline:
+        time.sleep(0.3)  # the worker builds the files once the case is completed
+
+
+def test_an_upheld_objection_to_crm_profiling_restricts_only_the_legitimate_interest_systems(
+    celery_worker, register, sandboxes: Sandboxes
+) -> None:
+    details = {
+        "objection_scope": "other",
+        "objection_reasons": "Stop profiling me in your CRM for your advertising.",
+    }
+    case = submit_and_verify("objection", details)
+    with pytest.raises(transitions.ReviewIncomplete, match="legitimate interests"):
+        transitions.decide_objection(
+            case.pk, upheld=True, grounds="-", actor="staff:a", activities=["newsletter"]
+        )
+    transitions.decide_objection(
+        case.pk,
+        upheld=True,
+        grounds="Her reasons outweigh our interest in advertising to her.",
+        actor="staff:a",
+        activities=["direct-advertising"],
+    )
+    case = finish_manual_tasks(case)
+
+    runs = {run.system.key: run for run in case.runs.all()}
+    restricted = {key for key, run in runs.items() if run.outcome == "restricted"}
+    assert restricted == {"hubspot", "mailchimp"}  # the systems of "Direct advertising"
+    assert {key for key, run in runs.items() if run.outcome == "not_used_for_this_purpose"} == (
+        set(runs) - restricted
+    )
+    assert not ManualTask.objects.filter(run__case=case).exists()
+    assert sandboxes.hubspot.state({"email": ADA.email})["restricted"] is True
+    assert sandboxes.discourse.state({"email": ADA.email})["suspended"] is False
+    row = trial_row(sandboxes)
+    assert row is not None and not row["processing_restricted"]
+
+    _wait_for_files(case, 1)
+    media = Path(settings.MEDIA_ROOT)
+    text = _report_text(media / case.artifacts.get(kind=ArtifactKind.CONFIRMATION_PDF).path)
+    unbroken = text.replace(" ", "")  # the PDF breaks lines inside "6(1)(f)"
+    assert "The processing that stops" in text
+    assert "Directadvertisingtocustomers(Legitimateinterests(Art.6(1)(f)))" in unbroken
+    assert text.count("The processing of your data was restricted") == 2
+    assert text.count("Not restricted: your objection does not concern the processing here") == (
+        len(runs) - len(restricted)
+    )
+    # Why the forum was left alone: the person's objection did not concern its activity.
+    assert "DeveloperCommunityforum(Legitimateinterests(Art.6(1)(f)))" in unbroken
+    assert "Free-trialregistration(OTRS-ID)(Contract(Art.6(1)(b)))" in unbroken
+
+
+def test_staff_can_ask_for_more_information_on_an_access_case_in_progress(
+    celery_worker, register, sandboxes: Sandboxes, mailbox: Mailbox, client
+) -> None:
+    case = wait_for_status(submit_and_verify("access"), CaseStatus.AWAITING_MANUAL)
+    due = case.due_date
+    mailbox.clear()
+
+    transitions.request_information(
+        case.pk, what="Please tell us the customer number on your invoices.", actor="staff:a"
+    )
+    for task in ManualTask.objects.filter(run__case=case):
+        transitions.complete_manual_task(
+            task.pk,
+            result=ManualResult(result="not_held", internal_note="Searched."),
+            actor="staff:handler",
+            user_id=None,
+        )
+    case.refresh_from_db()
+    assert case.status == CaseStatus.AWAITING_INFORMATION  # the answer waits for the person
+    text = body_text(mailbox.wait_for_text(ADA.email, "customer number on your invoices"))
+    client.post(first_link(text, "/status/"), {"answer": "C-1001"})
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_REVIEW and case.due_date == due  # the clock ran on
+    assert not EmailDelivery.objects.filter(case=case, kind="completed").exists()
+
+    transitions.approve_case(case.pk, actor="staff:a")
+    wait_for_status(case, CaseStatus.COMPLETED)
+    mailbox.wait_for_text(ADA.email, "We have answered your request for access")
+
+
+def test_a_nothing_held_access_answer_says_so_in_its_own_words_not_as_a_refusal(
+    celery_worker, register, sandboxes: Sandboxes, mailbox: Mailbox, client
+) -> None:
+    case = transitions.submit_case(
+        case_type="access", email=NORA.email, name=NORA.name, language="en"
+    )
+    case = finish_manual_tasks(transitions.verify_case(token=issue_verification(case)))
+
+    answer = body_text(mailbox.wait_for_text(NORA.email, "we hold no personal data about you"))
+    assert "none of them holds anything about you" in answer
+    assert "decided not to" not in answer and "complain" not in answer.lower()
+    assert not case.events.filter(action="rejected").exists()
+    confirmed = body_text(mailbox.wait_for_text(NORA.email, "/status/"))
+    status_page = client.get(first_link(confirmed, "/status/")).content.decode()
+    assert "we hold no personal data about you" in status_page
+
+
+def test_the_rectification_confirmation_names_the_recipients_told_of_it(
+    celery_worker, register, sandboxes: Sandboxes
+) -> None:
+    details = {"rectification_wrong": "My job title.", "rectification_correct": "Countess"}
+    case = submit_and_verify("rectification", details)
+    RectificationChange.objects.create(
+        case=case, field="job_title", proposed_value="Countess", decision=ChangeDecision.ACCEPTED
+    )
+    transitions.approve_case(case.pk, actor="staff:a")
+    case = finish_manual_tasks(case, found_in={"accounting"})
+
+    _wait_for_files(case, 1)
+    media = Path(settings.MEDIA_ROOT)
+    text = _report_text(media / case.artifacts.get(kind=ArtifactKind.CONFIRMATION_PDF).path)
+    assert "Who else we told (Art. 19 GDPR)" in text
+    assert "HubSpot, Inc., which receives your data from HubSpot CRM" in text
+    tax_adviser = "Steuerberatung Beispiel GmbH (tax adviser), which receives your data from"
+    assert f"{tax_adviser} Accounting and invoices" in text
+    assert "Rocket Science" not in text  # Mailchimp holds no job title: nothing to tell
+    assert "You may ask us which recipients your data were disclosed to" in text

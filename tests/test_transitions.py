@@ -94,3 +94,22 @@ def test_expiry_closes_only_cases_unverified_for_longer_than_the_limit(settings)
     assert fresh.status == CaseStatus.AWAITING_VERIFICATION
     assert verified.status == CaseStatus.VERIFIED
     assert verify_chain(stale.pk) is None
+
+
+@pytest.mark.parametrize(("pauses", "moved"), [(False, 0), (True, 5)])
+def test_the_deadline_waits_for_the_persons_answer_only_where_the_controller_says_so(
+    settings, pauses: bool, moved: int
+) -> None:
+    settings.DSAR = {**settings.DSAR, "INFORMATION_PAUSES_DEADLINE": pauses}
+    case = CaseFactory(status=CaseStatus.IN_PROGRESS, verified_at=timezone.now())
+    due = case.due_date
+    transitions.request_information(case.pk, what="Your customer number?", actor="staff:a")
+
+    answered = transitions.provide_information(
+        case.pk, answer="C-1001", today=timezone.localdate() + dt.timedelta(days=5)
+    )
+
+    assert answered.status == CaseStatus.IN_REVIEW
+    assert answered.due_date == due + dt.timedelta(days=moved)
+    event = answered.events.get(action="information_provided")
+    assert event.data.get("paused_days", 0) == moved

@@ -11,8 +11,11 @@ names in a POST body (a query string naming a real portal's hundreds of properti
 HubSpot's URL limit). Erase is HubSpot's GDPR delete by the contact's id (by email it would
 delete nothing for an address held as additional email, and blocklist it). Restrict marks the
 contact with two custom properties (created when missing) and unsubscribes from every
-subscription type; object unsubscribes from every subscription type; rectify updates the mapped
-properties and says what they held before.
+subscription type; object unsubscribes from every subscription type and opts the address out of
+all email (v4's ``unsubscribe-all``: it also covers subscription types created later, and the v3
+subscribe call refuses an address that opted out); rectify updates the mapped properties and
+says what they held before. ``subscriptions`` lists the types an address is subscribed to;
+HubSpot's status does not say who subscribed it, so each is reported as of unknown origin.
 
 Paths: ``api_version`` "v3" uses the legacy numeric paths (``/crm/v3/...``, ``/crm/v4/...``),
 which HubSpot retires in 2027; a date version ("2026-03") uses ``/crm/objects/2026-03/...``.
@@ -20,7 +23,7 @@ which HubSpot retires in 2027; a date version ("2026-03") uses ``/crm/objects/20
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import quote
@@ -38,6 +41,7 @@ from connectors.base import (
     OutcomeKind,
     RecordSink,
     Resume,
+    Subscription,
 )
 from connectors.budget import Limit, Rate
 from connectors.http import HttpClient, HttpConnector
@@ -387,17 +391,48 @@ class HubSpotConnector(HttpConnector[HubSpotSettings]):
         )
 
     def object(self, identity: Identity) -> Outcome:
+        return self._stop_marketing(identity, keys=None)
+
+    def subscriptions(self, identity: Identity) -> list[Subscription]:
+        with self._client() as http:
+            contacts = [c for c in self._find(http, identity) if not c.archived]
+            if not contacts:
+                return []
+            types = _subscription_types(http)
+            found: dict[str, Subscription] = {}
+            for address in _addresses(contacts):
+                for sub, status in _subscription_statuses(http, address).items():
+                    if status == "SUBSCRIBED" and sub in types:
+                        found[sub] = Subscription(
+                            key=sub,
+                            name=types[sub],
+                            by_person=None,
+                            how="HubSpot's subscription status does not say who subscribed",
+                        )
+        return list(found.values())
+
+    def unsubscribe(self, identity: Identity, *, keys: Collection[str]) -> Outcome:
+        return self._stop_marketing(identity, keys=set(keys))
+
+    def _stop_marketing(self, identity: Identity, *, keys: set[str] | None) -> Outcome:
+        """Unsubscribe from every subscription type (or those ``keys`` names), each with the
+        legal basis HubSpot records, then opt every address out of all email."""
         with self._client() as http:
             contacts = [c for c in self._find(http, identity) if not c.archived]
             if not contacts:
                 return Outcome.nothing_found(Action.OBJECT)
-            unsubscribed = self._unsubscribe_all(http, contacts)
+            unsubscribed = self._unsubscribe_all(http, contacts, only=keys)
+            opted_out = [a for a in _addresses(contacts) if _opt_out_of_all_email(http, a)]
+        changed = [f"unsubscribed from {name}" for name in unsubscribed]
+        changed += [f"address {n} opted out of all email" for n in range(1, len(opted_out) + 1)]
         summary = "Unsubscribed from all marketing" if unsubscribed else "Already unsubscribed"
+        if opted_out:
+            summary += " and opted out of all email"
         return Outcome(
             Action.OBJECT,
             OutcomeKind.UNSUBSCRIBED,
             summary=summary,
-            changed=[f"unsubscribed from {name}" for name in unsubscribed],
+            changed=changed,
             unsubscribed_from=unsubscribed,
         )
 
@@ -500,11 +535,15 @@ class HubSpotConnector(HttpConnector[HubSpotSettings]):
             f"text property '{self.settings.reason_property}' on contacts"
         )
 
-    def _unsubscribe_all(self, http: HttpClient, contacts: list[Contact]) -> list[str]:
+    def _unsubscribe_all(
+        self, http: HttpClient, contacts: list[Contact], *, only: set[str] | None = None
+    ) -> list[str]:
         """Unsubscribe every address of the contacts from every subscription type (or the
-        configured ones); the names of those it was subscribed to."""
+        configured ones, or those ``only`` names); the names of those it was subscribed to."""
         types = _subscription_types(http)
         wanted = set(self.settings.subscription_ids) or set(types)
+        if only is not None:
+            wanted &= only
         unknown = wanted - set(types)
         if unknown:
             raise http.error(
@@ -512,7 +551,7 @@ class HubSpotConnector(HttpConnector[HubSpotSettings]):
                 "check subscription_ids"
             )
         done: list[str] = []
-        for address in sorted({c.properties.get("email") or "" for c in contacts} - {""}):
+        for address in _addresses(contacts):
             statuses = _subscription_statuses(http, address)
             for sub in sorted(wanted):
                 if statuses.get(sub) != "SUBSCRIBED":
@@ -717,6 +756,21 @@ def _subscription_types(http: HttpClient) -> dict[str, str]:
         for item in reply.objects(reply.json_object(), "subscriptionDefinitions")
         if reply.optional(item, "isActive", bool, True)
     }
+
+
+def _addresses(contacts: list[Contact]) -> list[str]:
+    """The contacts' primary addresses: HubSpot keeps subscription statuses per address."""
+    return sorted({c.properties.get("email") or "" for c in contacts} - {""})
+
+
+def _opt_out_of_all_email(http: HttpClient, email: str) -> bool:
+    """Opt the address out of all email (v4); whether it had not been already."""
+    path = f"/communication-preferences/v4/statuses/{quote(email, safe='@')}/unsubscribe-all"
+    reply = http.request("GET", path, what="opt-out status", params={"channel": "EMAIL"})
+    if reply.objects(reply.json_object(), "results"):
+        return False
+    http.request("POST", path, what="opt-out of all email", params={"channel": "EMAIL"})
+    return True
 
 
 def _subscription_statuses(http: HttpClient, email: str) -> dict[str, str]:

@@ -20,7 +20,10 @@ v1-v3 in September 2027, HubSpot developer changelog).
   form list (``/marketing/v3/forms``): submissions are not CRM associations;
 - updates (400 for a property that does not exist), GDPR delete by id or by email (which deletes
   only a primary address's contact, and blocklists the address given), and communication
-  preferences (definitions, status, unsubscribe with a legal basis).
+  preferences (definitions, status, unsubscribe with a legal basis; and v4's opt-out of all
+  email, ``/communication-preferences/v4/statuses/{email}/unsubscribe-all``, after which the v3
+  status reads every subscription as ``NOT_SUBSCRIBED`` with ``sourceOfStatus``
+  ``PORTAL_WIDE_STATUS``).
 
 Wrong tokens get 401; over 100 requests in 10 s get 429 ``TEN_SECONDLY_ROLLING``, and searches
 beyond 4 a second 429 ``SECONDLY``; non-search replies carry the ``X-HubSpot-RateLimit-*``
@@ -29,6 +32,7 @@ headers.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -97,6 +101,7 @@ FORMS = {
     "7f1c0d2e-0000-4000-8000-000000000002": "Webinar sign-up",
 }
 SUBSCRIPTION_PURPOSE = "Marketing"
+WIDE = "/communication-preferences/v4/statuses"
 
 
 @dataclass
@@ -233,6 +238,9 @@ class HubSpotSandbox(SandboxServer):
         self.contacts: dict[str, Contact] = {}
         self.blocklist: set[str] = set()
         self.unsubscribed: dict[tuple[str, str], dict[str, str]] = {}
+        # Addresses opted out of all email, portal-wide, with when (HubSpot keeps this per
+        # address, not per contact).
+        self.opted_out: dict[str, str] = {}
         self.properties = _portal_properties()
         crm_people = [person for person in DEMO_PEOPLE if person.in_crm]
         for number, person in enumerate(crm_people, start=1):
@@ -279,6 +287,8 @@ class HubSpotSandbox(SandboxServer):
             route("GET", f"{preferences}/definitions", self.subscription_definitions),
             route("GET", f"{preferences}/status/email/{{email}}", self.subscription_status),
             route("POST", f"{preferences}/unsubscribe", self.unsubscribe),
+            route("GET", f"{WIDE}/{{email}}/unsubscribe-all", self.opt_out_status),
+            route("POST", f"{WIDE}/{{email}}/unsubscribe-all", self.opt_out_of_all),
             route("GET", "/marketing/v3/forms", self.forms),
             route("GET", "/marketing/v3/forms/", self.forms),
             route("GET", "/form-integrations/v1/submissions/forms/{guid}", self.submissions),
@@ -373,6 +383,7 @@ class HubSpotSandbox(SandboxServer):
             },
             "properties": dict(contact.properties),
             "blocklisted": email in self.blocklist,
+            "opted_out_of_all_email": email in self.opted_out,
         }
 
     def _by_address(self, email: str, *, archived: bool | None = False) -> Contact | None:
@@ -680,9 +691,57 @@ class HubSpotSandbox(SandboxServer):
         contact = self._by_address(email)
         statuses = []
         for sub, name in CRM_SUBSCRIPTIONS.items():
+            if email in self.opted_out:
+                statuses.append(_subscription(sub, name, "NOT_SUBSCRIBED", "PORTAL_WIDE_STATUS"))
+                continue
             status = contact.subscriptions[sub] if contact else "NOT_SUBSCRIBED"
             statuses.append(_subscription(sub, name, status))
         return Response(200, {"recipient": email, "subscriptionStatuses": statuses})
+
+    def _channel(self, request: Request) -> None:
+        if request.arg("channel", "EMAIL") != "EMAIL":
+            raise BadRequest("channel must be EMAIL")
+
+    def opt_out_status(self, request: Request) -> Response:
+        """v4: whether the address opted out of all email; ``results`` empty when it did not."""
+        self._channel(request)
+        email = request.params["email"].lower()
+        results = []
+        if email in self.opted_out:
+            results.append(
+                {
+                    "channel": "EMAIL",
+                    "status": "UNSUBSCRIBED",
+                    "subscriberIdString": email,
+                    "timestamp": self.opted_out[email],
+                    "wideStatusType": "PORTAL_WIDE",
+                }
+            )
+        return Response(200, _batch_status(results))
+
+    def opt_out_of_all(self, request: Request) -> Response:
+        """v4: opt the address out of every subscription type, now and later ones too."""
+        self._channel(request)
+        email = request.params["email"].lower()
+        contact = self._by_address(email)
+        reason = "NO_STATUS_CHANGE" if email in self.opted_out else "UNSUBSCRIBE_FROM_ALL_OCCURRED"
+        self.opted_out.setdefault(email, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        if contact is not None:
+            contact.subscriptions = dict.fromkeys(contact.subscriptions, "NOT_SUBSCRIBED")
+        results = [
+            {
+                "channel": "EMAIL",
+                "source": "Public API",
+                "status": "UNSUBSCRIBED",
+                "subscriberIdString": email,
+                "subscriptionId": int(sub),
+                "subscriptionName": name,
+                "timestamp": self.opted_out[email],
+                "setStatusSuccessReason": reason,
+            }
+            for sub, name in CRM_SUBSCRIPTIONS.items()
+        ]
+        return Response(200, _batch_status(results))
 
     def unsubscribe(self, request: Request) -> Response:
         body = request.json_object()
@@ -774,13 +833,24 @@ def _engagement_properties(kind: str, person: DemoPerson, index: int) -> dict[st
     }
 
 
-def _subscription(sub: str, name: str, status: str) -> dict[str, Any]:
+def _batch_status(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": _iso(0),
+        "completedAt": _iso(0),
+    }
+
+
+def _subscription(
+    sub: str, name: str, status: str, source: str = "SUBSCRIPTION_STATUS"
+) -> dict[str, Any]:
     return {
         "id": sub,
         "name": name,
         "description": f"{name} emails",
         "status": status,
-        "sourceOfStatus": "SUBSCRIPTION_STATUS",
+        "sourceOfStatus": source,
         "legalBasis": None,
         "legalBasisExplanation": None,
     }

@@ -9,12 +9,20 @@ unsubscribes from every audience and tags the member; rectify updates merge fiel
 what they held before; object unsubscribes from every audience. Updates are sent with
 ``skip_merge_validation``, since an audience's required merge field left empty would otherwise
 refuse them.
+
+``subscriptions`` lists the audiences the person is subscribed to, each with who made the
+subscription as Mailchimp records it: a confirmed opt-in carries the address and time the
+person confirmed from (``ip_opt``, ``timestamp_opt``: the person's double opt-in); an import, an
+API call or a member added by staff carries none. ``unsubscribe`` ends the ones named. Once
+unsubscribed, a member can only come back through their own double opt-in (the API refuses
+with 400 "Member In Compliance State").
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import quote
@@ -32,6 +40,7 @@ from connectors.base import (
     OutcomeKind,
     RecordSink,
     Resume,
+    Subscription,
 )
 from connectors.budget import Limit
 from connectors.http import HttpClient, HttpConnector
@@ -310,6 +319,36 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
             unsubscribed_from=unsubscribed,
         )
 
+    def subscriptions(self, identity: Identity) -> list[Subscription]:
+        with self._client() as http:
+            return [
+                _subscription(membership)
+                for membership in self._memberships(http, identity)
+                if membership.status == "subscribed"
+            ]
+
+    def unsubscribe(self, identity: Identity, *, keys: Collection[str]) -> Outcome:
+        found, changed, unsubscribed = False, [], []
+        with self._client() as http:
+            for membership in self._memberships(http, identity):
+                if membership.list_id not in keys:
+                    continue
+                found = True
+                if _unsubscribe(http, membership):
+                    unsubscribed.append(membership.list_name)
+                    changed.append(f"{membership.label}: unsubscribed")
+        if not found:
+            return Outcome.nothing_found(Action.OBJECT)
+        return Outcome(
+            Action.OBJECT,
+            OutcomeKind.UNSUBSCRIBED,
+            summary=f"Unsubscribed from {len(unsubscribed)} audience(s)"
+            if changed
+            else "Already unsubscribed",
+            changed=changed,
+            unsubscribed_from=unsubscribed,
+        )
+
     def rectify(self, identity: Identity, *, changes: Mapping[str, str]) -> Outcome:
         mapping = self.settings.merge_fields
         not_held = sorted(name for name in changes if name != "email" and name not in mapping)
@@ -370,6 +409,36 @@ class MailchimpConnector(HttpConnector[MailchimpSettings]):
             changed=changed,
             unsubscribed_from=unsubscribed,
         )
+
+
+def _subscription(membership: Membership) -> Subscription:
+    """Who made the subscription, as the member record shows: the person confirmed an opt-in
+    from ``ip_opt`` at ``timestamp_opt``, or nobody did (``source`` says how it came)."""
+    record = membership.record
+    source = str(record.get("source") or "unknown")
+    confirmed_from = str(record.get("ip_opt") or "")
+    confirmed_at = _timestamp(str(record.get("timestamp_opt") or ""))
+    if confirmed_from and confirmed_at:
+        how = f"source {source}; opt-in confirmed from {confirmed_from} at {confirmed_at}"
+    else:
+        how = f"source {source}; no opt-in confirmed by the person"
+    return Subscription(
+        key=membership.list_id,
+        name=membership.list_name,
+        by_person=bool(confirmed_from and confirmed_at),
+        since=confirmed_at,
+        how=how,
+    )
+
+
+def _timestamp(value: str) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment
 
 
 def _unsubscribe(http: HttpClient, membership: Membership) -> bool:

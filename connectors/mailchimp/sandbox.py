@@ -11,17 +11,25 @@ What real audiences refuse, it refuses too: an update that leaves a required mer
 is a 400 "Your merge fields were invalid." unless ``skip_merge_validation=true`` is sent; an API
 call that sets an unsubscribed, cleaned or archived member back to ``subscribed`` is a 400
 "Member In Compliance State" (only the person can resubscribe, through a double opt-in: set the
-status to ``pending`` and the person confirms). ``/__sandbox__/state`` shows for each
-membership how the person came to be subscribed (``subscribed_via``: ``import``,
-``hosted_form`` or ``double_opt_in``), so a re-subscription by the person can be told from an
-import. Demo action ``confirm_opt_in`` (``email``, ``list_id``) is the person clicking the
-confirmation link.
+status to ``pending`` and the person confirms). A member shows what Mailchimp records of how
+they came to be subscribed: ``source`` ("Hosted Signup Form", "Import", "API - Generic"), and
+``ip_opt`` and ``timestamp_opt``, the address and time the person confirmed their opt-in, empty
+for a subscription nobody confirmed (an import, an API call). ``/__sandbox__/state`` shows the
+same per membership as ``subscribed_via`` (``import``, ``hosted_form``, ``api`` or
+``double_opt_in``).
+
+Demo actions: ``confirm_opt_in`` (``email``, ``list_id``) is the person clicking the
+confirmation link; ``import_member`` (``email``, ``list_id``) is an audience import in
+Mailchimp's web app (a CSV file, a sync from another tool): it adds the address as subscribed,
+and restores an archived member, but, as Mailchimp's import does, skips an unsubscribed or
+cleaned member and an address deleted permanently from that audience.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +72,16 @@ ACTIVITY_TYPES = ("sent", "open", "click", "open", "sent")
 MAX_COUNT = 1000
 
 
+# The address the demo people confirmed their opt-in from, and the one the person uses for a
+# later double opt-in (documentation ranges, RFC 5737).
+OPT_IN_ADDRESS = "192.0.2.10"
+PERSON_ADDRESS = "198.51.100.23"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
 def subscriber_hash(email: str) -> str:
     # Computed here apart from the connector's, so a wrong hash there fails the tests.
     return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
@@ -79,6 +97,11 @@ class Member:
     tags: list[str]
     notes: list[dict[str, Any]] = field(default_factory=list)
     subscribed_via: str = "import"
+    # Mailchimp's record of the opt-in: where and when the person confirmed it (empty when
+    # nobody did), and how the member came to the audience.
+    ip_opt: str = ""
+    timestamp_opt: str = ""
+    source: str = "Import"
 
     @property
     def hash(self) -> str:
@@ -100,10 +123,10 @@ class Member:
             "merge_fields": dict(self.merge_fields),
             "interests": {},
             "stats": {"avg_open_rate": 0.42, "avg_click_rate": 0.07},
-            "ip_signup": "192.0.2.10",
+            "ip_signup": OPT_IN_ADDRESS if self.source == "Hosted Signup Form" else "",
             "timestamp_signup": signup,
-            "ip_opt": "192.0.2.10",
-            "timestamp_opt": signup,
+            "ip_opt": self.ip_opt,
+            "timestamp_opt": self.timestamp_opt,
             "member_rating": 3,
             "last_changed": signup,
             "language": "en",
@@ -111,7 +134,7 @@ class Member:
             "email_client": "",
             "location": {"latitude": 0, "longitude": 0, "country_code": "", "timezone": ""},
             "marketing_permissions": [],
-            "source": "Hosted signup form",
+            "source": self.source,
             "tags_count": len(self.tags),
             "tags": [{"id": _tag_id(name), "name": name} for name in self.tags],
             "list_id": self.list_id,
@@ -150,6 +173,9 @@ class MailchimpSandbox(SandboxServer):
                     email=person.email,
                     status="archived" if list_id in person.newsletter_archived else "subscribed",
                     subscribed_via="hosted_form" if person.newsletter_tags else "import",
+                    ip_opt=OPT_IN_ADDRESS if person.newsletter_tags else "",
+                    timestamp_opt=_stamp(1) if person.newsletter_tags else "",
+                    source="Hosted Signup Form" if person.newsletter_tags else "Import",
                     merge_fields={
                         key: value
                         for key, value in (
@@ -225,14 +251,39 @@ class MailchimpSandbox(SandboxServer):
         return self.error(429, f"You have exceeded the limit of {limit} simultaneous connections.")
 
     def actions(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        return {"confirm_opt_in": self._confirm_opt_in}
+        return {"confirm_opt_in": self._confirm_opt_in, "import_member": self._import_member}
 
     def _confirm_opt_in(self, body: dict[str, Any]) -> dict[str, Any]:
         member = self.members[str(body["list_id"])][subscriber_hash(str(body["email"]))]
         if member.status != "pending":
             raise BadRequest("Only a pending member can confirm a double opt-in")
         member.status, member.subscribed_via = "subscribed", "double_opt_in"
+        member.ip_opt, member.timestamp_opt = PERSON_ADDRESS, _now()
         return self.person_state({"email": member.email})
+
+    def _import_member(self, body: dict[str, Any]) -> dict[str, Any]:
+        list_id, email = str(body["list_id"]), str(body["email"])
+        if list_id not in self.members:
+            raise BadRequest(f"No audience {list_id}")
+        key = subscriber_hash(email)
+        member = self.members[list_id].get(key)
+        if (list_id, key) in self.deleted:
+            return {"imported": False, "reason": "deleted permanently: only the person can rejoin"}
+        if member is not None and member.status in ("unsubscribed", "cleaned"):
+            return {"imported": False, "reason": f"{member.status}: the import skips the member"}
+        if member is None:
+            person = next(
+                (p for p in DEMO_PEOPLE if p.email == email),
+                DemoPerson(email=email, first_name="", last_name=""),
+            )
+            member = Member(
+                person=person, list_id=list_id, email=email, status="", merge_fields={}, tags=[]
+            )
+            self.members[list_id][key] = member
+        if member.status != "subscribed":
+            member.status, member.subscribed_via = "subscribed", "import"
+            member.ip_opt, member.timestamp_opt, member.source = "", "", "Import"
+        return {"imported": True, **self.person_state({"email": email})}
 
     def person_state(self, query: Mapping[str, str]) -> dict[str, Any]:
         email = query.get("email", "")
@@ -405,9 +456,9 @@ class MailchimpSandbox(SandboxServer):
             member.email = email
             self.members[member.list_id][member.hash] = member
         if status is not None:
+            if status == "subscribed" and member.status != "subscribed":
+                member.subscribed_via, member.source = "api", "API - Generic"
             member.status = status
-            if status == "subscribed":
-                member.subscribed_via = "api"
         member.merge_fields.update({k: str(v) for k, v in merge_fields.items()})
         return Response(200, member.as_json())
 

@@ -1,5 +1,7 @@
-"""What the case page shows, in the order staff work: a summary with the next step, the
-systems, the manual tasks, the person's request in words, the files and the timeline.
+"""What the case page shows, in the order staff work: a summary with the next step (what was
+verified of the person next to what they only typed, an objection to direct marketing on
+record), the systems, the manual tasks, the person's request in words, the files, the person's
+earlier requests (Art. 12(5)) and the timeline.
 
 ``case_page`` reads everything in a fixed number of queries, however long the case's history.
 """
@@ -11,11 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import Count, Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from ..attention import Reason, case_attention_reasons
 from ..models import (
@@ -27,12 +32,15 @@ from ..models import (
     Event,
     ManualTaskStatus,
     ObjectionScope,
+    OutcomeKind,
+    ProcessingActivity,
     Redaction,
     RejectionReason,
     RunStatus,
     SystemRun,
 )
 from ..outcomes import OutcomeKindLabel
+from ..suppression import entry_for
 from .timeline import ACTION_NAMES, CHANNEL_NAMES, Names, TimelineEntry, actor_name, sentence
 
 
@@ -71,12 +79,35 @@ class TaskRow:
 
 
 @dataclass(frozen=True)
+class IdentityDetail:
+    """One detail that names the person, and whether it was verified or only typed."""
+
+    label: str
+    value: str
+    verified: bool
+    how: str
+
+
+@dataclass(frozen=True)
 class EarlierCase:
     reference: str
     url: str
     type_label: str
     status_label: str
     received_at: dt.datetime
+    outcome: str
+    days_before: int
+
+
+@dataclass(frozen=True)
+class MarketingObjection:
+    """The person's objection to direct marketing on record (the suppression list)."""
+
+    since: dt.date
+    reference: str
+    url: str
+    this_case: bool
+    consent_found: bool
 
 
 @dataclass(frozen=True)
@@ -115,6 +146,13 @@ class CasePage:
     held: list[HeldRecords]
     review_url: str
     redacted: int
+    identity: list[IdentityDetail]
+    marketing_objection: MarketingObjection | None
+    information_rule: str
+
+    @property
+    def earlier_within_a_year(self) -> int:
+        return sum(1 for other in self.earlier if other.days_before <= 365)
 
     @property
     def overdue_by(self) -> int:
@@ -214,15 +252,20 @@ REQUEST_LABELS: Mapping[str, Any] = {
 }
 ANSWER_LABELS: Mapping[str, Any] = {
     "decision": gettext_lazy("Decision on the objection"),
+    "objection_activities": gettext_lazy("Processing the objection stops"),
     "decision_grounds": gettext_lazy("Grounds of the decision"),
     "rejection_reason": gettext_lazy("Reason for rejecting"),
     "rejection_note": gettext_lazy("Note to the person"),
     "cancellation_reason": gettext_lazy("Reason for cancelling"),
     "restriction_lift_on": gettext_lazy("Restriction ends on"),
     "restriction_lift_reason": gettext_lazy("Why the restriction ends"),
+    "marketing_consent_note": gettext_lazy("Decision on the new marketing opt-in"),
 }
-# Keys of Case.details that are shown elsewhere on the page (the summary says how it came in).
-SHOWN_ELSEWHERE = frozenset({"channel", "attachment", "attachment_deleted", "identity_checked"})
+# Keys of Case.details that are shown elsewhere on the page (the summary says how it came in,
+# and by how many days the deadline waited for the person's answer).
+SHOWN_ELSEWHERE = frozenset(
+    {"channel", "attachment", "attachment_deleted", "identity_checked", "deadline_paused_days"}
+)
 
 
 def _day(iso: str) -> str:
@@ -239,6 +282,9 @@ def _detail_text(key: str, value: Any) -> str:
         return str(RejectionReason(value).label)
     if key == "decision":
         return _("Upheld") if value == "upheld" else _("Not upheld")
+    if key == "objection_activities" and isinstance(value, list):
+        names = dict(ProcessingActivity.objects.filter(key__in=value).values_list("key", "name"))
+        return ", ".join(names.get(item) or str(item) for item in value)
     return str(value)
 
 
@@ -298,6 +344,59 @@ def how_verified(case: Case) -> str:
     return _("Vouched for by %(by)s.") % {"by": method}
 
 
+def identity(case: Case) -> list[IdentityDetail]:
+    """The details that name the person, each marked verified or not: confirming the email
+    link verifies the address and nothing else; the name, customer number and forum name are
+    as the person typed them, hints for finding their data, never proof (Art. 12(2), (6)).
+    Staff who checked a proof of identity, or a trusted integration that vouched for it, also
+    verified the name."""
+    unverified = _("not verified: as the person typed it")
+    email_how = (
+        how_verified(case) if case.verified_at else _("not yet verified: the link is unused")
+    )
+    vouched = case.verified_at is not None and (case.verification_method or "email") != "email"
+    details = [
+        IdentityDetail(_("Email address"), case.email, case.verified_at is not None, email_how),
+        IdentityDetail(
+            _("Name"), case.name, vouched, how_verified(case) if vouched else unverified
+        ),
+    ]
+    if case.customer_number:
+        details.append(
+            IdentityDetail(_("Customer number"), case.customer_number, False, unverified)
+        )
+    if case.forum_username:
+        details.append(IdentityDetail(_("Forum user name"), case.forum_username, False, unverified))
+    return details
+
+
+def information_rule() -> str:
+    """The controller's rule on the deadline while the person is asked for more (Art. 12(6))."""
+    if settings.DSAR["INFORMATION_PAUSES_DEADLINE"]:
+        return _(
+            "While we wait for the person's answer to a question, the deadline waits too: it "
+            "moves by the days waited."
+        )
+    return _("While we wait for the person's answer to a question, the deadline keeps running.")
+
+
+def marketing_objection(case: Case) -> MarketingObjection | None:
+    """The person's objection to direct marketing, if it is on the suppression list."""
+    if not case.email:
+        return None
+    entry = entry_for(case.email)
+    if entry is None:
+        return None
+    origin = Case.objects.filter(reference=entry.reference).values_list("pk", flat=True).first()
+    return MarketingObjection(
+        since=timezone.localdate(entry.created_at),
+        reference=entry.reference,
+        url=reverse("admin:dsar_case_change", args=[origin]) if origin else "",
+        this_case=entry.reference == case.reference,
+        consent_found=entry.consent_found_at is not None,
+    )
+
+
 def next_step(case: Case, runs: list[SystemRun], reasons: list[Reason]) -> str:
     """What the team does next on this case, in one sentence."""
     failed = [run.system.name for run in runs if run.status == RunStatus.FAILED]
@@ -334,13 +433,24 @@ def next_step(case: Case, runs: list[SystemRun], reasons: list[Reason]) -> str:
 
 
 def _earlier(case: Case) -> list[EarlierCase]:
-    if not case.email:
+    """The person's earlier requests (the same address, however written), newest first, with
+    what came of each and how long before this one: for staff to judge whether requests are
+    manifestly excessive by their repetition (Art. 12(5))."""
+    if not case.email.strip():
         return []
     earlier = (
-        Case.objects.filter(email__iexact=case.email, received_at__lt=case.received_at)
+        Case.objects.filter(email__iexact=case.email.strip(), received_at__lt=case.received_at)
         .exclude(pk=case.pk)
+        .annotate(
+            systems=Count("runs"),
+            holding=Count(
+                "runs",
+                filter=~Q(runs__outcome__in=["", OutcomeKind.NOT_HELD, OutcomeKind.FAILED]),
+            ),
+        )
         .order_by("-received_at")[:20]
     )
+    received = timezone.localdate(case.received_at)
     return [
         EarlierCase(
             reference=other.reference,
@@ -348,9 +458,28 @@ def _earlier(case: Case) -> list[EarlierCase]:
             type_label=str(other.get_type_display()),
             status_label=str(other.get_status_display()),
             received_at=other.received_at,
+            outcome=_what_came_of(other),
+            days_before=(received - timezone.localdate(other.received_at)).days,
         )
         for other in earlier
     ]
+
+
+def _what_came_of(case: Case) -> str:
+    if case.status == CaseStatus.REJECTED:
+        reason = case.details.get("rejection_reason", "")
+        label = RejectionReason(reason).label if reason in RejectionReason.values else reason
+        return _("rejected: %(reason)s") % {"reason": label} if label else _("rejected")
+    if case.status != CaseStatus.COMPLETED:
+        return str(case.get_status_display()).lower()
+    systems, holding = getattr(case, "systems", 0), getattr(case, "holding", 0)
+    if systems and not holding:
+        return _("answered: no data held")
+    return ngettext(
+        "answered: data in %(count)d of %(total)d system",
+        "answered: data in %(count)d of %(total)d systems",
+        systems,
+    ) % {"count": holding, "total": systems}
 
 
 def _files(case: Case) -> list[FileRow]:
@@ -427,4 +556,7 @@ def case_page(case: Case) -> CasePage:
         held=held,
         review_url=reverse("admin:dsar_case_third_party", args=[case.pk]) if held else "",
         redacted=Redaction.objects.filter(run__case=case).count() if held else 0,
+        identity=identity(case),
+        marketing_objection=marketing_objection(case),
+        information_rule=information_rule(),
     )

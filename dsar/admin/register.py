@@ -144,8 +144,12 @@ class ControllerAdmin(admin.ModelAdmin[Controller]):
 
 @admin.register(SuppressionEntry)
 class SuppressionEntryAdmin(admin.ModelAdmin[SuppressionEntry]):
-    list_display = ("reference", "created_at")
-    search_fields = ("reference",)
+    """The objections to direct marketing: read-only; the objection's case decides on a new
+    opt-in the person made (``dsar.suppression`` says what an entry keeps and why)."""
+
+    list_display = ("reference", "created_at", "email", "consent_found_at", "lifted_at")
+    search_fields = ("reference", "email")
+    exclude = ("email_hash", "key_id")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

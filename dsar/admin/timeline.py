@@ -132,6 +132,13 @@ SENTENCES: Mapping[str, Sentence] = {
             "count": len(d.get("systems") or []),
             "systems": ", ".join(n.system(key) for key in d.get("systems") or []),
         }
+        + (
+            " "
+            + _("Not concerned by the objection: %(systems)s.")
+            % {"systems": ", ".join(n.system(key) for key in d["not_concerned"])}
+            if d.get("not_concerned")
+            else ""
+        )
     ),
     "run_succeeded": _run_succeeded,
     "run_failed": lambda d, n: (
@@ -156,7 +163,33 @@ SENTENCES: Mapping[str, Sentence] = {
         _("Upheld the objection.") if d.get("upheld") else _("Did not uphold the objection.")
     ),
     "information_requested": lambda d, n: _("Asked the person for more information."),
-    "information_provided": lambda d, n: _("Answered the question."),
+    "information_provided": lambda d, n: (
+        ngettext(
+            "Answered the question; the deadline waited %(days)d day, to %(due)s.",
+            "Answered the question; the deadline waited %(days)d days, to %(due)s.",
+            int(d["paused_days"]),
+        )
+        % {"days": int(d["paused_days"]), "due": _date(d.get("to"))}
+        if d.get("paused_days")
+        else _("Answered the question.")
+    ),
+    "marketing_objection_on_record": lambda d, n: (
+        _("The person objected to direct marketing on %(date)s (%(reference)s): on the list.")
+        % {"date": _date(d.get("since")), "reference": d.get("reference", "")}
+    ),
+    "marketing_resubscription_undone": lambda d, n: (
+        _("%(system)s: ended a new marketing subscription someone else made (%(lists)s).")
+        % {"system": n.system(d.get("system")), "lists": _subscriptions(d)}
+    ),
+    "marketing_consent_found": lambda d, n: (
+        _("%(system)s: the person subscribed to marketing again themselves (%(lists)s).")
+        % {"system": n.system(d.get("system")), "lists": _subscriptions(d)}
+    ),
+    "marketing_consent_decided": lambda d, n: (
+        _("Confirmed the person's new marketing consent: the objection ends.")
+        if d.get("confirmed")
+        else _("Did not confirm the new marketing opt-in: it will be ended.")
+    ),
     "rejected": lambda d, n: (
         _("Rejected the request: %(reason)s.") % {"reason": RejectionReason(d["reason"]).label}
         if d.get("reason") in RejectionReason.values
@@ -267,6 +300,10 @@ def _files_deleted(data: Mapping[str, Any]) -> str:
     )
     why = FILE_DELETION_REASONS.get(str(data.get("reason")), data.get("reason", ""))
     return _("Deleted the case's files (%(why)s): %(what)s.") % {"why": why, "what": what}
+
+
+def _subscriptions(data: Mapping[str, Any]) -> str:
+    return ", ".join(str(item.get("name", "")) for item in data.get("subscriptions") or [])
 
 
 def _file(data: Mapping[str, Any]) -> str:

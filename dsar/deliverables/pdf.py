@@ -35,6 +35,7 @@ from dsar.models import (
     ChangeDecision,
     Controller,
     ObjectionScope,
+    ProcessingActivity,
     Redaction,
     RunStatus,
     SystemRun,
@@ -374,6 +375,7 @@ def render_certificate(case: Case, target: Path) -> Path:
             "systems": items,
             "all_erased": all(item.fully_erased for item in items),
             "checksum": certificate_checksum(case),
+            "recipients": outcomes.notified_recipients(case),
         },
         case=case,
         target=target,
@@ -405,6 +407,7 @@ def render_confirmation(case: Case, target: Path) -> Path:
     scope = case.details.get("objection_scope")
     with translation.override(case.language):
         systems = outcomes.statements(case)
+        objected = _objected_activities(case)
     return _render(
         "confirmation.html",
         {
@@ -416,9 +419,24 @@ def render_confirmation(case: Case, target: Path) -> Path:
             else "",
             "decision": case.details.get("decision", ""),
             "decision_grounds": case.details.get("decision_grounds", ""),
+            "objected_activities": objected,
+            "recipients": outcomes.notified_recipients(case),
             "received": case.received_at,
             "completed": case.closed_at or timezone.now(),
         },
         case=case,
         target=target,
     )
+
+
+def _objected_activities(case: Case) -> list[str]:
+    """The processing an upheld objection stopped, in the active language, with its legal
+    basis (the systems' statements say which were restricted and why others were not)."""
+    keys = case.details.get("objection_activities") or []
+    if case.details.get("decision") != "upheld" or not keys:
+        return []
+    language = translation.get_language() or case.language
+    return [
+        f"{activity.localized('name', language)} ({activity.get_legal_basis_display()})"
+        for activity in ProcessingActivity.objects.filter(key__in=keys).order_by("name")
+    ]

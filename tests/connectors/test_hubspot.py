@@ -251,6 +251,34 @@ def test_object_unsubscribes_from_every_configured_subscription_with_a_legal_bas
     assert api_calls(control, "/unsubscribe") == 2
 
 
+def test_object_opts_the_address_out_of_all_email_which_no_v3_status_shows_as_subscribed(
+    hubspot: HubSpotConnector, control: SandboxControl
+) -> None:
+    before = hubspot.subscriptions(ADA_ID)
+    outcome = hubspot.object(ADA_ID)
+    again = hubspot.object(ADA_ID)
+
+    assert {(sub.name, sub.by_person) for sub in before} == {
+        ("Newsletter", None),
+        ("Product updates", None),
+    }
+    assert "opted out of all email" in outcome.summary
+    assert control.state(email=ADA.email)["opted_out_of_all_email"] is True
+    assert hubspot.subscriptions(ADA_ID) == []
+    assert again.changed == [] and again.summary == "Already unsubscribed"
+    opt_outs = [c["method"] for c in control.calls() if c["path"].endswith("/unsubscribe-all")]
+    assert opt_outs.count("POST") == 1
+
+
+def test_unsubscribe_ends_only_the_subscription_types_it_names(
+    hubspot: HubSpotConnector, control: SandboxControl
+) -> None:
+    outcome = hubspot.unsubscribe(ADA_ID, keys={"5491002"})
+
+    assert outcome.unsubscribed_from == ["Product updates"]
+    assert control.state(email=ADA.email)["unsubscribe_legal_basis"].keys() == {"5491002"}
+
+
 def test_object_for_unknown_person_finds_nothing(hubspot: HubSpotConnector) -> None:
     assert hubspot.object(NORA_ID).summary == "nothing found"
 

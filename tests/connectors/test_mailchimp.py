@@ -266,6 +266,57 @@ def test_mailchimp_refuses_to_resubscribe_through_the_api_only_the_persons_opt_i
     assert (membership["status"], membership["subscribed_via"]) == ("subscribed", "double_opt_in")
 
 
+def test_subscriptions_tell_an_import_from_the_persons_own_double_opt_in(
+    sandbox: SandboxServer, mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    ben = Identity(email=BEN.email)
+    mailchimp.object(ben)
+    url = f"{sandbox.base_url}/lists/{FIRST_LIST}/members/{subscriber_hash(BEN.email)}"
+    httpx.patch(url, auth=("any", API_KEY), json={"status": "pending"})
+    control.act("confirm_opt_in", email=BEN.email, list_id=FIRST_LIST)
+    control.act("import_member", email=BEN.email, list_id=FIRST_LIST)  # subscribed: unchanged
+    control.act("import_member", email=BEN.email, list_id=SECOND_LIST)  # archived: restored
+    control.act("import_member", email=BEN.email, list_id=EVENTS_LIST)  # a new membership
+
+    found = {sub.key: sub for sub in mailchimp.subscriptions(ben)}
+
+    assert set(found) == {FIRST_LIST, SECOND_LIST, EVENTS_LIST}
+    assert found[FIRST_LIST].by_person is True and found[FIRST_LIST].since is not None
+    assert "opt-in confirmed from 198.51.100.23" in found[FIRST_LIST].how
+    for list_id in (SECOND_LIST, EVENTS_LIST):
+        assert found[list_id].by_person is False
+        assert found[list_id].how == "source Import; no opt-in confirmed by the person"
+
+
+def test_unsubscribe_ends_only_the_audiences_it_names(
+    mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    outcome = mailchimp.unsubscribe(ADA_ID, keys={SECOND_LIST})
+
+    lists = control.state(email=ADA.email)["lists"]
+    assert outcome.kind == OutcomeKind.UNSUBSCRIBED and outcome.unsubscribed_from == [
+        "Product updates"
+    ]
+    assert lists[SECOND_LIST]["status"] == "unsubscribed"
+    assert lists[FIRST_LIST]["status"] == lists[EVENTS_LIST]["status"] == "subscribed"
+
+
+def test_an_import_skips_an_unsubscribed_member_and_an_address_deleted_permanently(
+    mailchimp: MailchimpConnector, control: SandboxControl
+) -> None:
+    mailchimp.object(Identity(email=BEN.email))
+    mailchimp.erase(ADA_ID)
+
+    unsubscribed = control.act("import_member", email=BEN.email, list_id=FIRST_LIST)
+    deleted = control.act("import_member", email=ADA.email, list_id=FIRST_LIST)
+
+    assert unsubscribed == {
+        "imported": False,
+        "reason": "unsubscribed: the import skips the member",
+    }
+    assert deleted["imported"] is False and "deleted permanently" in deleted["reason"]
+
+
 def test_an_update_leaving_a_required_merge_field_empty_is_refused_without_the_skip(
     sandbox: SandboxServer, control: SandboxControl
 ) -> None:
