@@ -532,7 +532,7 @@ def test_staff_can_ask_for_more_information_on_an_access_case_in_progress(
     assert not EmailDelivery.objects.filter(case=case, kind="completed").exists()
 
     transitions.approve_case(case.pk, actor="staff:a")
-    wait_for_status(case, CaseStatus.COMPLETED)
+    released(case)
     mailbox.wait_for_text(ADA.email, "We have answered your request for access")
 
 
