@@ -31,7 +31,19 @@ class Action(StrEnum):
 
 # The field names a rectification may name; each connector maps them to its own fields.
 GENERIC_FIELDS = frozenset(
-    {"email", "first_name", "last_name", "name", "phone", "company", "job_title", "country"}
+    {
+        "email",
+        "first_name",
+        "last_name",
+        "name",
+        "phone",
+        "company",
+        "job_title",
+        "street",
+        "postal_code",
+        "city",
+        "country",
+    }
 )
 
 

@@ -21,6 +21,7 @@ from .models import (
     Controller,
     DownloadLink,
     EmailDelivery,
+    ManualTask,
     RectificationField,
     RejectionReason,
     SystemRun,
@@ -238,6 +239,26 @@ def compose_staff_alert(delivery: EmailDelivery, case: Case) -> ComposedEmail:
     )
 
 
+def compose_manual_task(delivery: EmailDelivery, case: Case) -> ComposedEmail:
+    """A team has work to do by hand for a case: what, and where to record it."""
+    task = ManualTask.objects.select_related("run__system").get(pk=delivery.args["task"])
+    body = render_to_string(
+        "emails/manual_task.txt",
+        {
+            "case": case,
+            "task": task,
+            "link": absolute(reverse("admin:dsar_manualtask_complete", args=[task.pk])),
+        },
+    )
+    return ComposedEmail(
+        subject=f"{case.reference}: manual task in {task.run.system.name} for {task.team}"[:300],
+        text=body,
+        to=[delivery.to_other],
+        tags=["manual-task"],
+        metadata={"case": case.reference},
+    )
+
+
 def compose_recipient_notice(delivery: EmailDelivery, case: Case) -> ComposedEmail:
     """Art. 19 GDPR: a recipient of the person's data is told what we changed, so that it can
     do the same. The person's address is the one identifier the recipient needs."""
@@ -276,11 +297,12 @@ COMPOSERS: dict[str, Callable[[EmailDelivery, Case], ComposedEmail]] = {
     "extended": compose_extended,
     "reminder": compose_reminder,
     "staff_alert": compose_staff_alert,
+    "manual_task": compose_manual_task,
     "recipient_notice": compose_recipient_notice,
 }
 
 # Emails to staff and to recipients are in the controller's language, not the person's.
-STAFF_KINDS = frozenset({"reminder", "staff_alert", "recipient_notice"})
+STAFF_KINDS = frozenset({"reminder", "staff_alert", "recipient_notice", "manual_task"})
 
 
 def compose(delivery: EmailDelivery) -> ComposedEmail:

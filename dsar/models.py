@@ -954,6 +954,9 @@ class RectificationField(models.TextChoices):
     PHONE = "phone", _("Telephone number")
     COMPANY = "company", _("Organisation")
     JOB_TITLE = "job_title", _("Job title")
+    STREET = "street", _("Street and house number")
+    POSTAL_CODE = "postal_code", _("Postal code")
+    CITY = "city", _("Town or city")
     COUNTRY = "country", _("Country")
 
 
@@ -987,6 +990,17 @@ class RectificationChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case.reference}: {self.field}"
+
+    def clean(self) -> None:
+        """A decision is complete when it is saved, not only when the case is approved."""
+        from django.core.exceptions import ValidationError
+
+        if self.decision == ChangeDecision.EDITED and not self.final_value.strip():
+            raise ValidationError({"final_value": _("Give the value to write, as you edited it.")})
+        if self.decision == ChangeDecision.REFUSED and not self.reason.strip():
+            raise ValidationError(
+                {"reason": _("Give the reason for refusing; the person reads it.")}
+            )
 
     @property
     def value_to_write(self) -> str | None:

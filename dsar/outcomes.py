@@ -25,6 +25,7 @@ from connectors.base import OutcomeKind
 
 from .models import (
     Case,
+    CaseType,
     DeliveryState,
     EmailDelivery,
     LegalBasis,
@@ -33,6 +34,7 @@ from .models import (
     RunStatus,
     SystemRun,
 )
+from .rights import portable_systems
 
 
 def _remains(code: str) -> str:
@@ -115,7 +117,9 @@ def _kept(run: SystemRun) -> list[Kept]:
     return items
 
 
-def _sentence(run: SystemRun) -> tuple[str, list[str]]:
+def _sentence(run: SystemRun, portable: set[str] | None = None) -> tuple[str, list[str]]:
+    """``portable``: for a portability answer, the categories of this system that go into the
+    export (the data the person gave us under consent or a contract); None for other answers."""
     data = run.outcome_data
     kind = run.outcome
     more: list[str] = []
@@ -148,6 +152,36 @@ def _sentence(run: SystemRun) -> tuple[str, list[str]]:
                 )
                 % {"count": withheld}
             )
+        if total and portable is not None:
+            included = min(
+                total, sum(n for category, n in run.counts.items() if category in portable)
+            )
+            if included == 0:
+                return (
+                    ngettext(
+                        "We found %(count)d record about you here; it is not data you gave us "
+                        "under your consent or a contract, so it is not part of a portable "
+                        "export.",
+                        "We found %(count)d records about you here; they are not data you gave "
+                        "us under your consent or a contract, so they are not part of a "
+                        "portable export.",
+                        total,
+                    )
+                    % {"count": total},
+                    more,
+                )
+            if included < total:
+                return (
+                    ngettext(
+                        "We found %(count)d records about you; your export contains the "
+                        "%(included)d you gave us under your consent or a contract.",
+                        "We found %(count)d records about you; your export contains the "
+                        "%(included)d you gave us under your consent or a contract.",
+                        included,
+                    )
+                    % {"count": total, "included": included},
+                    more,
+                )
         if total:
             return (
                 ngettext(
@@ -211,6 +245,14 @@ def _sentence(run: SystemRun) -> tuple[str, list[str]]:
                 % {"fields": get_text_list(fields, _("and"))},
                 more,
             )
+        if not_held and not data.get("changed"):
+            requested = {str(name) for name in data.get("requested_fields") or []}
+            if not requested or requested <= set(data.get("not_held_fields") or []):
+                return (
+                    _("This system holds none of the details you asked us to correct: %(f)s.")
+                    % {"f": get_text_list(not_held, _("and"))},
+                    [],
+                )
         return _("Your data here were already correct."), more
     if kind == OutcomeKind.NOT_USED:
         not_objected = data.get("details", {}).get("not_objected")
@@ -253,8 +295,9 @@ def _not_restricted(activities: list[dict[str, str]]) -> str:
     ) % {"uses": get_text_list(uses, _("and"))}
 
 
-def statement(run: SystemRun) -> Statement:
-    """One system's outcome for the person, in the active language."""
+def statement(run: SystemRun, *, portable: set[str] | None = None) -> Statement:
+    """One system's outcome for the person, in the active language (``portable``: see
+    ``_sentence``)."""
     finished = run.status == RunStatus.SUCCEEDED and bool(run.outcome)
     if not finished:
         sentence = (
@@ -269,7 +312,7 @@ def statement(run: SystemRun) -> Statement:
             sentence=sentence,
             finished=False,
         )
-    sentence, more = _sentence(run)
+    sentence, more = _sentence(run, portable)
     return Statement(
         system=run.system.name,
         kind=run.outcome,
@@ -283,7 +326,10 @@ def statement(run: SystemRun) -> Statement:
 
 def statements(case: Case) -> list[Statement]:
     runs = case.runs.select_related("system").order_by("system__name", "pk")
-    return [statement(run) for run in runs]
+    if case.type != CaseType.PORTABILITY:
+        return [statement(run) for run in runs]
+    portable = {run.pk: set(run.system.portable_categories) for run in portable_systems(case)}
+    return [statement(run, portable=portable.get(run.pk, set())) for run in runs]
 
 
 def canonical(case: Case) -> list[dict[str, Any]]:

@@ -298,6 +298,7 @@ class RunReport:
     error: str = ""
     manual_team: str = ""
     manual_instructions: str = ""
+    manual_team_email: str = ""
 
     @property
     def kind(self) -> str:
@@ -443,7 +444,8 @@ def _act(connector: Connector, run: SystemRun) -> tuple[Outcome, dict[str, Any]]
     if action == Action.RESTRICT:
         return connector.restrict(identity, reason=f"{reason} (Art. 18 GDPR)"), {}
     if action == Action.RECTIFY:
-        return connector.rectify(identity, changes=approved_changes(run.case)), {}
+        changes = approved_changes(run.case)
+        return connector.rectify(identity, changes=changes), {"requested_fields": sorted(changes)}
     return connector.object(identity), {}
 
 
@@ -517,7 +519,11 @@ def perform_run(run_id: int) -> RunReport | None:
                     action,
                     OutcomeKind.NOT_HELD if held is False else OutcomeKind.NOT_USED,
                     summary="not used for direct marketing"
-                    + ("" if held is None else f"; holds the person's data: {held}"),
+                    + {
+                        None: "",
+                        True: "; the person's data are held here",
+                        False: "; nothing about the person here",
+                    }[held],
                     details={"held": held},
                 )
                 return _report(run, claim.attempt_id, RunStatus.SUCCEEDED, outcome, {})
@@ -528,6 +534,9 @@ def perform_run(run_id: int) -> RunReport | None:
                 status=RunStatus.WAITING_MANUAL,
                 manual_team=team,
                 manual_instructions=instructions,
+                manual_team_email=connector.team_email
+                if isinstance(connector, ManualConnector)
+                else "",
             )
         with journaling(journal):
             extra: dict[str, Any] = {}

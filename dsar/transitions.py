@@ -39,6 +39,7 @@ from .models import (
     ObjectionScope,
     OutcomeKind,
     ProcessingActivity,
+    RectificationField,
     Redaction,
     ReferenceCounter,
     RejectionReason,
@@ -801,7 +802,11 @@ def finish_run(report: runs.RunReport) -> None:
         append_event(case, actor=SYSTEM, action=f"run_{report.status}", data=data)
         if report.status == RunStatus.WAITING_MANUAL:
             _ask_for_manual_work(
-                run, team=report.manual_team, instructions=report.manual_instructions
+                case,
+                run,
+                team=report.manual_team,
+                instructions=report.manual_instructions,
+                team_email=report.manual_team_email,
             )
         elif report.status == RunStatus.FAILED:
             queue_email(
@@ -851,17 +856,45 @@ def _notify_recipients(case: Case, run: SystemRun) -> None:
         )
 
 
-def _ask_for_manual_work(run: SystemRun, *, team: str, instructions: str) -> None:
+def _ask_for_manual_work(
+    case: Case, run: SystemRun, *, team: str, instructions: str, team_email: str
+) -> None:
+    """A manual task for the team, with what it needs to know, and an email telling it."""
     from .rights import request_day, retention_obligations
 
     if run.action == "erase":
         kept = retention_obligations(run.system, on=request_day(run.case))
         if kept:
-            instructions += " " + " ".join(
-                f"Keep and restrict what falls under: {item.obligation} (until {item.until})."
-                for item in kept
+            # Several activities of a system may share a duty: name each once. When to delete
+            # depends on each record's own year, which staff give when they complete the task.
+            duties = dict.fromkeys(item.obligation for item in kept)
+            instructions += (
+                "\n\nRecords that a legal duty obliges us to keep are restricted, not deleted: "
+                + "; ".join(duties)
+                + ". Record which ones you kept, the duty and the year they were made."
             )
-    ManualTask.objects.get_or_create(run=run, defaults={"team": team, "instructions": instructions})
+    if run.action == "rectify":
+        changes = runs.approved_changes(case)
+        if changes:
+            labels = dict(RectificationField.choices)
+            instructions += (
+                "\n\nApproved corrections: "
+                + "; ".join(
+                    f"{labels.get(field, field)} \u2192 \u201c{value}\u201d"
+                    for field, value in changes.items()
+                )
+                + "."
+            )
+    task, created = ManualTask.objects.get_or_create(
+        run=run, defaults={"team": team, "instructions": instructions}
+    )
+    if created:
+        queue_email(
+            case,
+            "manual_task",
+            to_other=team_email or settings.DSAR["TEAM_EMAIL"],
+            args={"task": task.pk},
+        )
 
 
 def complete_manual_task(

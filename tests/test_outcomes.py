@@ -221,7 +221,7 @@ TYPES = [
         "export",
         "exported",
         {"details": {"counts": {"contacts": 1}}},
-        "We found 1 record about you; your export contains it.",
+        "We found 1 record about you here; it is not data you gave us",
     ),
     (
         CaseType.ERASURE,
@@ -461,3 +461,97 @@ def test_a_marketing_objection_says_held_but_not_used_where_the_system_holds_the
     text = text_of(render_confirmation(case, tmp_path / "confirmation.pdf"))
     assert sentence in text
     assert "no data about you" not in text or person == "nora"
+
+
+# --- What the walkthrough found --------------------------------------------------------------
+
+
+def test_records_typed_in_a_browser_text_box_are_read_block_by_block(admin_client: Client) -> None:
+    cards = DataSystemFactory(key="business-cards", name="Business cards", connector="manual")
+    _case, task = manual_case(cards, case_type=CaseType.ACCESS, action="export")
+    # Browsers send a text box's lines with CRLF.
+    records = "business card\r\nname: Ada\r\ncompany: Engines\r\n\r\nbusiness card\r\nname: A. L."
+    response = admin_client.post(
+        reverse("admin:dsar_manualtask_complete", args=[task.pk]),
+        {"result": "exported", "records": records, "files_category": "files"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert [r.data for r in task.records.order_by("pk")] == [
+        {"name": "Ada", "company": "Engines"},
+        {"name": "A. L."},
+    ]
+
+
+def test_a_portability_answer_says_which_records_its_export_holds(tmp_path: Path) -> None:
+    from dsar.models import LegalBasis, ProcessingActivity
+
+    case = CaseFactory(type=CaseType.PORTABILITY, status=CaseStatus.COMPLETED)
+    crm = DataSystemFactory(name="CRM", portable_categories=["contact"])
+    ledger = DataSystemFactory(name="Accounting", portable_categories=[])
+    for system, basis in ((crm, LegalBasis.CONTRACT), (ledger, LegalBasis.LEGAL_OBLIGATION)):
+        activity = ProcessingActivity.objects.create(
+            key=f"act-{system.pk}",
+            name=system.name,
+            purposes="x",
+            legal_basis=basis,
+            data_categories="x",
+            retention="x",
+        )
+        activity.systems.add(system)
+    for system, counts in ((crm, {"contact": 1, "notes": 4}), (ledger, {"invoices": 2})):
+        SystemRunFactory(
+            case=case,
+            system=system,
+            status=RunStatus.SUCCEEDED,
+            result_file=f"runs/{system.pk}.jsonl",
+            **outcome_of("export", found=True, details={"counts": counts}),
+        )
+    text = compose(EmailDelivery.objects.create(case=case, kind="completed")).text
+    assert "We found 5 records about you; your export contains the 1 you gave us" in text
+    assert "We found 2 records about you here; they are not data you gave us" in text
+    assert "your export contains them" not in text
+
+
+def test_a_system_holding_none_of_the_details_to_correct_does_not_say_already_correct() -> None:
+    case = CaseFactory(type=CaseType.RECTIFICATION, status=CaseStatus.COMPLETED)
+    SystemRunFactory(
+        case=case,
+        system=DataSystemFactory(name="Newsletter"),
+        action="rectify",
+        status=RunStatus.SUCCEEDED,
+        **outcome_of(
+            "rectify",
+            found=True,
+            corrections=[],
+            not_held_fields=["street", "city"],
+            requested_fields=["city", "street"],
+        ),
+    )
+    text = compose(EmailDelivery.objects.create(case=case, kind="completed")).text
+    assert "holds none of the details you asked us to correct" in text
+    assert "Street and house number" in text
+    assert "already correct" not in text
+
+
+def test_a_manual_correction_task_names_the_approved_values_and_its_team_hears_of_it() -> None:
+    from dsar.models import RectificationChange
+    from dsar.tasks import run_system_task
+
+    hr = DataSystemFactory(
+        name="HR files",
+        connector="manual",
+        config={"team": "Human resources", "team_email": "hr@example.org"},
+    )
+    case = CaseFactory(type=CaseType.RECTIFICATION, status=CaseStatus.IN_PROGRESS)
+    RectificationChange.objects.create(
+        case=case, field="street", proposed_value="Main St 1", decision="accepted"
+    )
+    run = SystemRunFactory(case=case, system=hr, action="rectify")
+    run_system_task(run.pk)
+
+    task = ManualTask.objects.get(run=run)
+    assert "Street and house number \u2192 \u201cMain St 1\u201d" in task.instructions
+    notice = EmailDelivery.objects.get(case=case, kind="manual_task")
+    assert notice.to_other == "hr@example.org"
+    message = compose(notice)
+    assert "Human resources" in message.text and case.reference in message.subject

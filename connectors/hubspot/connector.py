@@ -56,6 +56,9 @@ PROPERTY_FOR_FIELD = {
     "phone": "phone",
     "company": "company",
     "job_title": "jobtitle",
+    "street": "address",
+    "postal_code": "zip",
+    "city": "city",
     "country": "country",
 }
 LEGAL_BASES = frozenset(

@@ -20,6 +20,8 @@ SYSTEM = "Manual system"
 class ManualSettings:
     team: str
     instructions: dict[str, str]
+    # Where the team hears of a new task (empty: the privacy team's address).
+    team_email: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, secrets: Mapping[str, str]) -> Self:
@@ -31,7 +33,14 @@ class ManualSettings:
                 f"{SYSTEM} setting 'instructions' names unknown actions: {', '.join(unknown)}; "
                 f"actions are {', '.join(Action)}"
             )
-        return cls(team=read.text("team", "Privacy team"), instructions=instructions)
+        team_email = config.get("team_email", "")
+        if not isinstance(team_email, str) or (team_email and "@" not in team_email):
+            raise read.error(f"{SYSTEM} setting 'team_email' must be an email address")
+        return cls(
+            team=read.text("team", "Privacy team"),
+            instructions=instructions,
+            team_email=team_email.strip(),
+        )
 
 
 class ManualConnector(Connector):
@@ -49,6 +58,10 @@ class ManualConnector(Connector):
     @property
     def team(self) -> str:
         return self.settings.team
+
+    @property
+    def team_email(self) -> str:
+        return self.settings.team_email
 
     def instructions_for(self, action: Action) -> str:
         """What the team should do for ``action``: the configured text, or a general one."""

@@ -3,6 +3,7 @@ outcome vocabulary, with the records and files they found, through one transitio
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -138,7 +139,9 @@ class ManualResultForm(forms.Form):
 
     def clean_records(self) -> list[tuple[str, dict[str, str]]]:
         records = []
-        blocks = [b for b in str(self.cleaned_data["records"]).split("\n\n") if b.strip()]
+        # Browsers send a text box's lines with CRLF; a block ends at an empty line.
+        text = str(self.cleaned_data["records"]).replace("\r\n", "\n").replace("\r", "\n")
+        blocks = [b for b in re.split(r"\n[ \t]*\n", text) if b.strip()]
         for number, block in enumerate(blocks, start=1):
             lines = [line.strip() for line in block.strip().splitlines() if line.strip()]
             category, fields = lines[0], {}
