@@ -248,6 +248,29 @@ def test_the_build_context_holds_the_code_and_no_secrets(tmp_path: Path) -> None
     copied = re.findall(r"^COPY (?!--from)(\S+) ", (DOCKER / "Dockerfile").read_text(), re.M)
     for source in copied:
         assert any(path == source or path.startswith(source + "/") for path in context), source
+    # load_register checks every file against the schema; the example register comes along.
+    assert "register" in copied
+    assert {"register/schema.json", "register/otrs.yaml"} <= context
+
+
+def test_every_folder_compose_mounts_a_volume_on_is_made_in_the_image_for_its_user() -> None:
+    """A new named volume takes the owner of the image's folder it is mounted on: a folder the
+    image does not make would be root's, and the processes (uid 10001) could not write to it."""
+    config = compose()
+    mounts = {
+        volume.partition(":")[2].partition(":")[0]
+        for name in APP_SERVICES
+        for volume in config["services"][name].get("volumes", [])
+    }
+    assert {"/app/var/media", "/app/var/audit", "/app/var/beat"} <= mounts
+    dockerfile = (DOCKER / "Dockerfile").read_text().replace("\\\n", " ")
+    made = re.search(r"^RUN mkdir -p ([^&\n]+)&& chown 10001:10001 ([^&\n]+)$", dockerfile, re.M)
+    assert made, "the runtime stage makes and chowns the volumes' folders"
+    workdir = re.findall(r"^WORKDIR (\S+)", dockerfile, flags=re.M)[-1]
+    created = {str(Path(workdir) / folder) for folder in made.group(1).split()}
+    owned = {str(Path(workdir) / folder) for folder in made.group(2).split()}
+    assert mounts <= created, mounts - created
+    assert mounts <= owned, mounts - owned
 
 
 # --- The healthcheck commands, run for real ---------------------------------------------------
