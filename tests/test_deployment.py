@@ -20,6 +20,7 @@ import pytest
 import yaml
 from django.db import connection
 
+from tests.factories import CaseFactory
 from tests.support import RedisServer, WebProcess, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -402,3 +403,84 @@ def test_production_refuses_to_start_without_its_audit_keys() -> None:
     )
     assert result.returncode != 0
     assert "dsar.E101" in result.stderr and "DSAR_AUDIT_KEYS" in result.stderr
+
+
+# --- The guide's backup and restore commands ---------------------------------------------------
+
+
+def guide() -> str:
+    return (ROOT / "docs" / "deployment.md").read_text()
+
+
+def test_the_volumes_the_guide_names_are_the_compose_files_own() -> None:
+    names = {spec["name"] for spec in compose()["volumes"].values()}
+    assert names == {f"dsar_{volume}" for volume in compose()["volumes"]}
+    mentioned = set(re.findall(r"-v \"?(\w+):/", guide()))
+    assert {"dsar_media", "dsar_audit"} <= mentioned
+    assert mentioned <= names, mentioned - names
+
+
+def test_the_backup_cap_deletes_every_old_backup_and_nothing_else(tmp_path: Path) -> None:
+    """The guide's `find` line, run as written on a folder of backups old and new."""
+    line = next(line for line in guide().splitlines() if line.startswith("find backups "))
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    old = ["dsar-2026-01-01.dump", "media-2026-01-01.tar.gz", "audit-2026-01-01.tar.gz"]
+    new = ["dsar-2026-03-01.dump", "media-2026-03-01.tar.gz", "audit-2026-03-01.tar.gz"]
+    other = ["notes.txt", "dsar-2026-01-01.dump.part"]
+    long_ago = time.time() - 40 * 86400
+    for name in old + new + other:
+        (backups / name).write_text(name)
+    for name in [*old, *other]:
+        os.utime(backups / name, (long_ago, long_ago))
+
+    subprocess.run(["sh", "-c", line], cwd=tmp_path, check=True)
+
+    assert sorted(path.name for path in backups.iterdir()) == sorted(new + other)
+
+
+def test_the_guide_makes_the_backup_folder_and_backs_up_the_audit_volume() -> None:
+    text = guide()
+    assert "mkdir -p backups" in text
+    assert re.search(r"-v dsar_audit:/audit:ro .* tar -C /audit -czf", text, flags=re.S)
+
+
+def test_the_restore_runs_its_jobs_without_a_worker_before_the_application_starts() -> None:
+    section = guide().partition("## Restore")[2].partition("\nWhat a restore")[0]
+    steps = re.findall(r"^\d+\. ", section, flags=re.M)
+    assert len(steps) >= 5
+    order = [
+        "stop proxy web worker beat",
+        "pg_restore",
+        "manage.py migrate",
+        "manage.py\n   verify_events",
+        "run_housekeeping expire purge artifacts",
+        "anchor_events",
+        "up -d",
+    ]
+    positions = [section.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    assert "celery" not in section
+    assert "--clean" not in section
+
+
+@pytest.mark.django_db
+def test_the_guides_listing_after_a_restore_names_only_files_no_case_names(
+    settings: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = guide()
+    start = text.index("python manage.py shell -c '\n") + len("python manage.py shell -c '\n")
+    code = "\n".join(
+        line.removeprefix("  ") for line in text[start : text.index("'\n", start)].splitlines()
+    )
+    settings.MEDIA_ROOT = str(tmp_path)
+    kept = CaseFactory(details={"attachment": "intake/aaaa/scan.pdf"})
+    CaseFactory(details={})
+    folders = [f"runs/{kept.public_id.hex}", f"artifacts/{kept.public_id.hex}", "intake/aaaa"]
+    lost = ["runs/" + "1" * 32, "artifacts/" + "2" * 32, "intake/bbbb"]
+    for folder in folders + lost:
+        (tmp_path / folder).mkdir(parents=True)
+
+    exec(compile(code, "deployment.md", "exec"), {})  # noqa: S102 - the guide's own snippet
+
+    assert capsys.readouterr().out.split() == [str(tmp_path / folder) for folder in lost]
