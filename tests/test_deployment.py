@@ -390,6 +390,55 @@ def test_the_beat_healthcheck_passes_while_beat_writes_its_schedule_and_fails_wh
     assert "has not written" in stale.stderr
 
 
+@pytest.mark.parametrize(("chosen", "preload"), [(None, "False"), ("true", "True")])
+def test_hsts_preload_is_the_operators_choice_and_check_deploy_passes_either_way(
+    chosen: str | None, preload: str, tmp_path: Path
+) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DSAR_", "SECURE_", "EMAIL_", "DEBUG", "DJANGO_ALLOW_ASYNC"))
+    }
+    env.update(
+        DSAR_ENV="production",
+        DSAR_VAR_DIR=str(tmp_path / "var"),
+        SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-0123456789",
+        ALLOWED_HOSTS="dsar.example.com",
+        SITE_URL="https://dsar.example.com",
+        EMAIL_URL="smtp://127.0.0.1:2525",
+        **{
+            f"DSAR_{p}_KEYS": f"2026:{p.lower()}-" + "k" * 40
+            for p in ("AUDIT", "SUPPRESSION", "CERTIFICATE")
+        },
+    )
+    if chosen is not None:
+        env["SECURE_HSTS_PRELOAD"] = chosen
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings; print(settings.SECURE_HSTS_PRELOAD)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.stdout.split()[-1:] == [preload], shown.stderr
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
 def test_production_refuses_to_start_without_its_audit_keys() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
     env.update(DSAR_ENV="production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="dsar.example.com")

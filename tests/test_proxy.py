@@ -166,6 +166,8 @@ def test_https_through_the_proxy_reaches_django_as_secure_for_the_public_host(
     assert response.status_code == 200
     # Django sends HSTS only on requests it considers secure.
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    # Preloading is the operator's choice (SECURE_HSTS_PRELOAD), off by default.
+    assert "preload" not in response.headers["Strict-Transport-Security"]
     assert "Secure" in response.headers["Set-Cookie"]
 
 
