@@ -156,6 +156,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- Redis, or the embedded fallback -------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+SILENCED_SYSTEM_CHECKS: list[str] = []
 
 if REDIS_URL:
     CACHES: dict[str, dict[str, Any]] = {
@@ -164,7 +165,7 @@ if REDIS_URL:
 else:
     # One process (runserver) serves the demo, so a local-memory cache is shared by all requests.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.W001")
 
 # With no Redis, Celery uses kombu's filesystem transport: a real worker process reads messages
 # that the web process writes as files, so the demo needs no service and keeps queued work
@@ -531,7 +532,12 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Asking browsers to build the HTTPS-only rule in (hstspreload.org) is a commitment for the
+    # whole domain that takes months to undo: the operator opts in.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # check --deploy's reminder that a site without it cannot join the preload list.
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     if env.bool("BEHIND_TLS_PROXY", default=True):

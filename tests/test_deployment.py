@@ -20,6 +20,7 @@ import pytest
 import yaml
 from django.db import connection
 
+from tests.factories import CaseFactory
 from tests.support import RedisServer, WebProcess, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,6 +249,29 @@ def test_the_build_context_holds_the_code_and_no_secrets(tmp_path: Path) -> None
     copied = re.findall(r"^COPY (?!--from)(\S+) ", (DOCKER / "Dockerfile").read_text(), re.M)
     for source in copied:
         assert any(path == source or path.startswith(source + "/") for path in context), source
+    # load_register checks every file against the schema; the example register comes along.
+    assert "register" in copied
+    assert {"register/schema.json", "register/otrs.yaml"} <= context
+
+
+def test_every_folder_compose_mounts_a_volume_on_is_made_in_the_image_for_its_user() -> None:
+    """A new named volume takes the owner of the image's folder it is mounted on: a folder the
+    image does not make would be root's, and the processes (uid 10001) could not write to it."""
+    config = compose()
+    mounts = {
+        volume.partition(":")[2].partition(":")[0]
+        for name in APP_SERVICES
+        for volume in config["services"][name].get("volumes", [])
+    }
+    assert {"/app/var/media", "/app/var/audit", "/app/var/beat"} <= mounts
+    dockerfile = (DOCKER / "Dockerfile").read_text().replace("\\\n", " ")
+    made = re.search(r"^RUN mkdir -p ([^&\n]+)&& chown 10001:10001 ([^&\n]+)$", dockerfile, re.M)
+    assert made, "the runtime stage makes and chowns the volumes' folders"
+    workdir = re.findall(r"^WORKDIR (\S+)", dockerfile, flags=re.M)[-1]
+    created = {str(Path(workdir) / folder) for folder in made.group(1).split()}
+    owned = {str(Path(workdir) / folder) for folder in made.group(2).split()}
+    assert mounts <= created, mounts - created
+    assert mounts <= owned, mounts - owned
 
 
 # --- The healthcheck commands, run for real ---------------------------------------------------
@@ -366,6 +390,55 @@ def test_the_beat_healthcheck_passes_while_beat_writes_its_schedule_and_fails_wh
     assert "has not written" in stale.stderr
 
 
+@pytest.mark.parametrize(("chosen", "preload"), [(None, "False"), ("true", "True")])
+def test_hsts_preload_is_the_operators_choice_and_check_deploy_passes_either_way(
+    chosen: str | None, preload: str, tmp_path: Path
+) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DSAR_", "SECURE_", "EMAIL_", "DEBUG", "DJANGO_ALLOW_ASYNC"))
+    }
+    env.update(
+        DSAR_ENV="production",
+        DSAR_VAR_DIR=str(tmp_path / "var"),
+        SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-0123456789",
+        ALLOWED_HOSTS="dsar.example.com",
+        SITE_URL="https://dsar.example.com",
+        EMAIL_URL="smtp://127.0.0.1:2525",
+        **{
+            f"DSAR_{p}_KEYS": f"2026:{p.lower()}-" + "k" * 40
+            for p in ("AUDIT", "SUPPRESSION", "CERTIFICATE")
+        },
+    )
+    if chosen is not None:
+        env["SECURE_HSTS_PRELOAD"] = chosen
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings; print(settings.SECURE_HSTS_PRELOAD)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.stdout.split()[-1:] == [preload], shown.stderr
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
 def test_production_refuses_to_start_without_its_audit_keys() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
     env.update(DSAR_ENV="production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="dsar.example.com")
@@ -379,3 +452,84 @@ def test_production_refuses_to_start_without_its_audit_keys() -> None:
     )
     assert result.returncode != 0
     assert "dsar.E101" in result.stderr and "DSAR_AUDIT_KEYS" in result.stderr
+
+
+# --- The guide's backup and restore commands ---------------------------------------------------
+
+
+def guide() -> str:
+    return (ROOT / "docs" / "deployment.md").read_text()
+
+
+def test_the_volumes_the_guide_names_are_the_compose_files_own() -> None:
+    names = {spec["name"] for spec in compose()["volumes"].values()}
+    assert names == {f"dsar_{volume}" for volume in compose()["volumes"]}
+    mentioned = set(re.findall(r"-v \"?(\w+):/", guide()))
+    assert {"dsar_media", "dsar_audit"} <= mentioned
+    assert mentioned <= names, mentioned - names
+
+
+def test_the_backup_cap_deletes_every_old_backup_and_nothing_else(tmp_path: Path) -> None:
+    """The guide's `find` line, run as written on a folder of backups old and new."""
+    line = next(line for line in guide().splitlines() if line.startswith("find backups "))
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    old = ["dsar-2026-01-01.dump", "media-2026-01-01.tar.gz", "audit-2026-01-01.tar.gz"]
+    new = ["dsar-2026-03-01.dump", "media-2026-03-01.tar.gz", "audit-2026-03-01.tar.gz"]
+    other = ["notes.txt", "dsar-2026-01-01.dump.part"]
+    long_ago = time.time() - 40 * 86400
+    for name in old + new + other:
+        (backups / name).write_text(name)
+    for name in [*old, *other]:
+        os.utime(backups / name, (long_ago, long_ago))
+
+    subprocess.run(["sh", "-c", line], cwd=tmp_path, check=True)
+
+    assert sorted(path.name for path in backups.iterdir()) == sorted(new + other)
+
+
+def test_the_guide_makes_the_backup_folder_and_backs_up_the_audit_volume() -> None:
+    text = guide()
+    assert "mkdir -p backups" in text
+    assert re.search(r"-v dsar_audit:/audit:ro .* tar -C /audit -czf", text, flags=re.S)
+
+
+def test_the_restore_runs_its_jobs_without_a_worker_before_the_application_starts() -> None:
+    section = guide().partition("## Restore")[2].partition("\nWhat a restore")[0]
+    steps = re.findall(r"^\d+\. ", section, flags=re.M)
+    assert len(steps) >= 5
+    order = [
+        "stop proxy web worker beat",
+        "pg_restore",
+        "manage.py migrate",
+        "manage.py\n   verify_events",
+        "run_housekeeping expire purge artifacts",
+        "anchor_events",
+        "up -d",
+    ]
+    positions = [section.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    assert "celery" not in section
+    assert "--clean" not in section
+
+
+@pytest.mark.django_db
+def test_the_guides_listing_after_a_restore_names_only_files_no_case_names(
+    settings: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = guide()
+    start = text.index("python manage.py shell -c '\n") + len("python manage.py shell -c '\n")
+    code = "\n".join(
+        line.removeprefix("  ") for line in text[start : text.index("'\n", start)].splitlines()
+    )
+    settings.MEDIA_ROOT = str(tmp_path)
+    kept = CaseFactory(details={"attachment": "intake/aaaa/scan.pdf"})
+    CaseFactory(details={})
+    folders = [f"runs/{kept.public_id.hex}", f"artifacts/{kept.public_id.hex}", "intake/aaaa"]
+    lost = ["runs/" + "1" * 32, "artifacts/" + "2" * 32, "intake/bbbb"]
+    for folder in folders + lost:
+        (tmp_path / folder).mkdir(parents=True)
+
+    exec(compile(code, "deployment.md", "exec"), {})  # noqa: S102 - the guide's own snippet
+
+    assert capsys.readouterr().out.split() == [str(tmp_path / folder) for folder in lost]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.conf import settings
 
 from tests.support import RedisServer, WebProcess, free_port, stop_process, wait_for_port
 
@@ -165,6 +166,8 @@ def test_https_through_the_proxy_reaches_django_as_secure_for_the_public_host(
     assert response.status_code == 200
     # Django sends HSTS only on requests it considers secure.
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    # Preloading is the operator's choice (SECURE_HSTS_PRELOAD), off by default.
+    assert "preload" not in response.headers["Strict-Transport-Security"]
     assert "Secure" in response.headers["Set-Cookie"]
 
 
@@ -203,3 +206,28 @@ def test_the_rate_limit_counts_each_client_behind_the_proxy_on_its_own(stack: St
     access_log = stack.web.log.read_text()
     assert "client=127.0.0.2" in access_log
     assert "client=127.0.0.3" in access_log
+
+
+def body_limit() -> int:
+    """nginx's client_max_body_size in the template, in bytes."""
+    found = re.search(r"^\s*client_max_body_size (\d+)m;", TEMPLATE.read_text(), flags=re.M)
+    assert found, "the template sets client_max_body_size in megabytes"
+    return int(found.group(1)) * 1024 * 1024
+
+
+def test_the_body_limit_takes_three_files_of_the_largest_size_staff_may_upload() -> None:
+    largest = int(settings.DSAR["MANUAL_FILE_MAX_BYTES"])
+    assert body_limit() >= 3 * largest + 64 * 1024
+
+
+def test_staff_uploads_of_the_largest_size_pass_the_proxy_and_larger_bodies_do_not(
+    stack: Stack,
+) -> None:
+    largest = int(settings.DSAR["MANUAL_FILE_MAX_BYTES"])
+    files = [("found_files", (f"scan-{n}.pdf", b"%PDF-" + b"x" * (largest - 5))) for n in range(3)]
+    with stack.client("127.0.0.4") as browser:
+        # No CSRF token: Django refuses the form, which shows that nginx passed it on.
+        passed = browser.post("/", files=files)
+        assert passed.status_code == 403
+        refused = browser.post("/", content=b"x" * (body_limit() + 1))
+        assert refused.status_code == 413
