@@ -314,20 +314,12 @@ class DataSystem(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def notice_recipients(self, *, hosting_processors: bool = True) -> list[NoticeAddress]:
+    def notice_recipients(self) -> list[NoticeAddress]:
         """Who must be told of a rectification, erasure or restriction here (Art. 19): each
         Recipient of this system with a notice address, then any address still listed in
-        ``recipient_emails``; each address once.
-
-        ``hosting_processors=False`` leaves out the processors of the system: when the change
-        was made through a connector, it was made in the processor's own service (Mailchimp
-        erased the member itself), and a letter asking it to do the same would be nonsense.
-        """
+        ``recipient_emails``; each address once."""
         addresses: dict[str, NoticeAddress] = {}
-        recipients = self.recipients.exclude(notice_email="")
-        if not hosting_processors:
-            recipients = recipients.exclude(role=RecipientRole.PROCESSOR)
-        for recipient in recipients.order_by("name"):
+        for recipient in self.recipients.exclude(notice_email="").order_by("name"):
             email = recipient.notice_email.strip()
             addresses.setdefault(email.lower(), NoticeAddress(recipient.name, email, recipient.key))
         for line in self.recipient_emails.splitlines():

@@ -830,8 +830,7 @@ def _notify_recipients(case: Case, run: SystemRun) -> None:
         return
     if run.outcome == OutcomeKind.RESTRICTED and not data.get("changed") and not data.get("manual"):
         return
-    # A connector made the change in the system's own service: its processor did it already.
-    recipients = run.system.notice_recipients(hosting_processors=run.system.connector == "manual")
+    recipients = run.system.notice_recipients()
     for recipient in recipients:
         exists = EmailDelivery.objects.filter(
             case=case, kind="recipient_notice", to_other=recipient.email, args__run=run.pk

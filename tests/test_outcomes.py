@@ -555,35 +555,3 @@ def test_a_manual_correction_task_names_the_approved_values_and_its_team_hears_o
     assert notice.to_other == "hr@example.org"
     message = compose(notice)
     assert "Human resources" in message.text and case.reference in message.subject
-
-
-@pytest.mark.parametrize(
-    ("connector", "told"), [("hubspot", ["partner"]), ("manual", ["host", "partner"])]
-)
-def test_the_processor_running_a_system_is_not_asked_to_repeat_an_erasure_it_carried_out(
-    connector: str, told: list[str]
-) -> None:
-    from dsar.models import Recipient
-
-    system = DataSystemFactory(name="CRM", connector=connector)
-    for key, role in (("host", "processor"), ("partner", "controller")):
-        recipient = Recipient.objects.create(
-            key=key,
-            name=key,
-            role=role,
-            country="Germany",
-            country_de="Deutschland",
-            notice_email=f"{key}@example.org",
-        )
-        recipient.systems.add(system)
-    case = CaseFactory(type=CaseType.ERASURE, status=CaseStatus.IN_PROGRESS)
-    run = SystemRunFactory(
-        case=case,
-        system=system,
-        action="erase",
-        status=RunStatus.SUCCEEDED,
-        **outcome_of("erase", found=True),
-    )
-    transitions._notify_recipients(case, run)
-    notices = EmailDelivery.objects.filter(case=case, kind="recipient_notice")
-    assert sorted(n.to_other.split("@")[0] for n in notices) == told
