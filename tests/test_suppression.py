@@ -69,7 +69,7 @@ def objection_by_ben() -> Case:
     return finish_manual_tasks(transitions.verify_case(token=issue_verification(case)))
 
 
-def run_as_beat_would(case: Case, action: str, *, timeout: float = 30) -> Event:
+def run_as_beat_would(case: Case, action: str, *, timeout: float = 90) -> Event:
     """Send the check's task by name, as beat does each interval, and wait for the worker to
     record ``action`` on the objection's case."""
     celery_app.send_task(BEAT_TASK)
