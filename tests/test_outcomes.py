@@ -418,7 +418,8 @@ def test_reports_say_no_export_when_nothing_was_found(media: Path, tmp_path: Pat
         **outcome_of("export", found=False),
     )
     text = text_of(render_report(case, tmp_path / "report.pdf"))
-    assert "We found no records to put in an export file" in text
+    assert "We hold no personal data about you" in text
+    assert "so there is no export file" in text
     assert "contains all" not in text
 
 
