@@ -480,3 +480,31 @@ def test_a_transfer_without_a_recorded_safeguard_is_not_said_to_need_none(
     assert "the forum is hosted partly outside the EU" in text
     assert "needs a safeguard" not in text
     assert "Safeguards" not in text.split("How we use your data", 1)[1]
+
+
+def test_a_portability_report_counts_only_the_records_its_export_file_holds(
+    media: Path, controller: Controller, tmp_path: Path
+) -> None:
+    case = completed_case(type=CaseType.PORTABILITY)
+    crm = DataSystemFactory(name="Customer CRM", portable_categories=["contact"])
+    activity = ProcessingActivity.objects.create(
+        key="customers",
+        name="Customer relationship",
+        purposes="Serving our customers.",
+        legal_basis=LegalBasis.CONTRACT,
+        data_categories="Contact details",
+        retention="10 years",
+    )
+    activity.systems.add(crm)
+    export_run(
+        media,
+        case,
+        crm,
+        {"contact": [{"id": "17"}], "notes": [{"body": "Called"}, {"body": "Met"}]},
+    )
+
+    text = text_of(render_report(case, tmp_path / "report.pdf"))
+
+    assert "contains the 1 record you gave us under your consent or a contract" in text
+    assert "We found 3 records about you; your export contains the 1 you gave us" in text
+    assert "all 3 records" not in text

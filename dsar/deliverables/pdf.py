@@ -308,13 +308,18 @@ def _render_report(case: Case, target: Path) -> Path:
     )
     systems = []
     rows_left = ROWS_PER_REPORT
+    # What the export file holds: every record found, or for portability only those of the
+    # categories the person gave us (as dsar.deliverables.export_zip writes it).
+    export_records = 0
     for run in _runs(case):
-        system = _system_view(
-            run,
-            rows=min(ROWS_PER_SYSTEM, rows_left),
-            portable=None if portable is None else portable.get(run.pk, set()),
-        )
+        categories = None if portable is None else portable.get(run.pk, set())
+        system = _system_view(run, rows=min(ROWS_PER_SYSTEM, rows_left), portable=categories)
         rows_left -= sum(category.rows for category in system.categories)
+        export_records += sum(
+            category.total
+            for category in system.categories
+            if categories is None or category.name in categories
+        )
         systems.append(system)
     return _render(
         "report.html",
@@ -327,7 +332,7 @@ def _render_report(case: Case, target: Path) -> Path:
             "completed": case.closed_at or timezone.now(),
             "portability": case.type == CaseType.PORTABILITY,
             "records_per_category": RECORDS_PER_CATEGORY,
-            "export_records": sum(system.total for system in systems),
+            "export_records": export_records,
             "nothing_held": _nothing_held([system.statement for system in systems]),
         },
         case=case,
