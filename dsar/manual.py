@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _
 
 from connectors.base import Action, OutcomeKind
 
@@ -81,10 +82,11 @@ def file_type(name: str, content: bytes) -> str:
     ManualResultInvalid for a file that is too big, empty or of a kind we do not accept."""
     limit = settings.DSAR["MANUAL_FILE_MAX_BYTES"]
     if not content:
-        raise ManualResultInvalid(f"“{name}” is empty.")
+        raise ManualResultInvalid(_("“%(name)s” is empty.") % {"name": name})
     if len(content) > limit:
         raise ManualResultInvalid(
-            f"“{name}” is larger than {limit // (1024 * 1024)} MB; attach a smaller file."
+            _("“%(name)s” is larger than %(mb)d MB; attach a smaller file.")
+            % {"name": name, "mb": limit // (1024 * 1024)}
         )
     for content_type, prefixes in _MAGIC.items():
         if content.startswith(prefixes):
@@ -94,10 +96,11 @@ def file_type(name: str, content: bytes) -> str:
         try:
             content.decode("utf-8")
         except UnicodeDecodeError:
-            raise ManualResultInvalid(f"“{name}” is not UTF-8 text.") from None
+            raise ManualResultInvalid(_("“%(name)s” is not UTF-8 text.") % {"name": name}) from None
         return _TEXT_TYPES[suffix]
     raise ManualResultInvalid(
-        f"“{name}” is not a PDF, PNG or JPEG image, or a .txt, .csv or .eml text file."
+        _("“%(name)s” is not a PDF, PNG or JPEG image, or a .txt, .csv or .eml text file.")
+        % {"name": name}
     )
 
 
@@ -106,26 +109,29 @@ def check(task: ManualTask, result: ManualResult) -> None:
     action = task.run.action
     allowed = RESULTS_FOR_ACTION.get(action, ())
     if result.result not in allowed:
-        raise ManualResultInvalid(f"“{result.result}” is not a result of a task to {action}.")
+        raise ManualResultInvalid(
+            _("“%(result)s” is not a result of a task to %(action)s.")
+            % {"result": result.result, "action": action}
+        )
     if result.result == OutcomeKind.RETAINED:
         if result.retention_rule_id is None or result.record_year is None:
             raise ManualResultInvalid(
-                "Say which legal duty keeps the records and the year they were made."
+                _("Say which legal duty keeps the records and the year they were made.")
             )
         if not result.kept_records.strip():
-            raise ManualResultInvalid("Say which records are kept, e.g. “2 invoices”.")
+            raise ManualResultInvalid(_("Say which records are kept, e.g. “2 invoices”."))
         if not 1900 <= result.record_year <= dt.date.today().year:
-            raise ManualResultInvalid("The records' year must be a past or the current year.")
+            raise ManualResultInvalid(_("The records' year must be a past or the current year."))
     if result.result == OutcomeKind.REFUSED and not result.refusal.strip():
-        raise ManualResultInvalid("Say why the system's owner refused, for the person to read.")
+        raise ManualResultInvalid(_("Say why the system's owner refused, for the person to read."))
     if result.result == OutcomeKind.EXPORTED and not (
         result.categories or result.records or result.files
     ):
         raise ManualResultInvalid(
-            "Say what you found: its categories, or attach the records or files."
+            _("Say what you found: its categories, or attach the records or files.")
         )
     if not result.found and (result.records or result.files):
-        raise ManualResultInvalid("Records or files were attached, but the result says none.")
+        raise ManualResultInvalid(_("Records or files were attached, but the result says none."))
     for found in result.files:
         file_type(found.name, found.content)
 

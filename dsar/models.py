@@ -733,6 +733,7 @@ class Recipient(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = _("recipient")
+        verbose_name_plural = _("recipients")
 
     def __str__(self) -> str:
         return self.name
@@ -778,6 +779,7 @@ class RetentionRule(models.Model):
     class Meta:
         ordering = ["-years", "key"]
         verbose_name = _("statutory retention rule")
+        verbose_name_plural = _("statutory retention rules")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.years})"

@@ -31,10 +31,11 @@ from .models import (
     LegalBasis,
     ProcessingActivity,
     RectificationField,
+    RetentionRule,
     RunStatus,
     SystemRun,
 )
-from .rights import portable_systems
+from .rights import LEGAL_CLAIMS, portable_systems
 
 
 def _remains(code: str) -> str:
@@ -95,13 +96,32 @@ class Statement:
         return " ".join([self.sentence, *self.more])
 
 
-def _kept(run: SystemRun) -> list[Kept]:
+def _kept(run: SystemRun, *, localize: bool = True) -> list[Kept]:
+    """What the run keeps under a legal duty. ``localize``: the duty and the activity named in
+    the active language from the register (a German reader gets "§ 147 Abs. 3 AO", not
+    "Section 147(3) AO"); without it, the words recorded with the run, for checksums."""
+    retained = run.retained
+    rules: dict[str, RetentionRule] = {}
+    activities: dict[str, ProcessingActivity] = {}
+    if localize and retained:
+        rules = {
+            rule.key: rule
+            for rule in RetentionRule.objects.filter(key__in=[i.get("rule") for i in retained])
+        }
+        activities = {
+            activity.key: activity
+            for activity in ProcessingActivity.objects.filter(
+                key__in=[i.get("activity_key") for i in retained]
+            )
+        }
     items = []
-    for item in run.retained:
+    for item in retained:
         until = item.get("until")
         records = str(item.get("records") or "")
         obligation = str(item.get("obligation") or "")
         activity = str(item.get("activity") or "")
+        if localize:
+            obligation, activity = _localized_duty(item, obligation, activity, rules, activities)
         if activity and activity not in obligation:
             obligation = f"{obligation} ({activity})" if obligation else activity
         items.append(
@@ -117,6 +137,39 @@ def _kept(run: SystemRun) -> list[Kept]:
     return items
 
 
+def _localized_duty(
+    item: dict[str, Any],
+    obligation: str,
+    activity: str,
+    rules: dict[str, RetentionRule],
+    activities: dict[str, ProcessingActivity],
+) -> tuple[str, str]:
+    """The legal duty and the activity of one kept item in the active language, where the
+    register knows them; otherwise as recorded."""
+    language = get_language() or "en"
+    if item.get("hold"):
+        reason = obligation
+        if reason == LEGAL_CLAIMS:
+            reason = _("Legal claims (Art. 17(3)(e) GDPR)")
+        return reason, _("Legal hold")
+    rule = rules.get(str(item.get("rule") or ""))
+    if rule is not None:
+        citation = rule.localized("citation", language)
+        # A system's rule names the kind of record; staff's kept records name them already.
+        obligation = f"{citation}: {rule.localized('name', language)}" if activity else citation
+    known = activities.get(str(item.get("activity_key") or ""))
+    if known is not None:
+        activity = known.localized("name", language)
+    return obligation, activity
+
+
+def _listing(items: list[str]) -> str:
+    """A list in a sentence; items that hold commas themselves are set apart by semicolons."""
+    if any("," in item for item in items):
+        return "; ".join(items)
+    return get_text_list(items, _("and"))
+
+
 def _sentence(run: SystemRun, portable: set[str] | None = None) -> tuple[str, list[str]]:
     """``portable``: for a portability answer, the categories of this system that go into the
     export (the data the person gave us under consent or a contract); None for other answers."""
@@ -129,7 +182,7 @@ def _sentence(run: SystemRun, portable: set[str] | None = None) -> tuple[str, li
         edited = int(review.get("redacted") or 0)
         total = sum(run.counts.values()) - withheld
         categories = [str(c) for c in data.get("categories") or []]
-        if categories:
+        if categories and total:
             more.append(_("We found: %(list)s.") % {"list": get_text_list(categories, _("and"))})
         # Art. 15(4): the person learns that, and how much, was kept back for others' sake.
         if edited:
@@ -192,6 +245,16 @@ def _sentence(run: SystemRun, portable: set[str] | None = None) -> tuple[str, li
                 % {"count": total},
                 more,
             )
+        if categories:
+            # Found by hand and described, not copied: the export file has no record of it.
+            return (
+                _(
+                    "We found data about you here: %(list)s. Our staff described it; the export "
+                    "file holds no copy of it."
+                )
+                % {"list": get_text_list(categories, _("and"))},
+                more,
+            )
         return _("We found data about you here."), more
     if kind == OutcomeKind.NOT_HELD:
         return _("We hold no data about you here."), more
@@ -200,7 +263,7 @@ def _sentence(run: SystemRun, portable: set[str] | None = None) -> tuple[str, li
     if kind == OutcomeKind.ANONYMISED:
         remains = [_remains(code) for code in data.get("remains") or []]
         if remains:
-            more.append(_("What remains: %(list)s.") % {"list": get_text_list(remains, _("and"))})
+            more.append(_("What remains: %(list)s.") % {"list": _listing(remains)})
         return _("Your data were anonymised: what remains no longer identifies you."), more
     if kind == OutcomeKind.RETAINED:
         return (
@@ -344,7 +407,7 @@ def canonical(case: Case) -> list[dict[str, Any]]:
                 "status": run.status,
                 "kind": run.outcome,
                 "remains": list(data.get("remains") or []),
-                "kept": [kept.as_json() for kept in _kept(run)],
+                "kept": [kept.as_json() for kept in _kept(run, localize=False)],
                 "corrected": sorted(str(c.get("field")) for c in data.get("corrections") or []),
                 "unsubscribed_from": list(data.get("unsubscribed_from") or []),
                 "refusal": str(data.get("refusal") or ""),
@@ -361,6 +424,12 @@ def answer_context(case: Case) -> dict[str, Any]:
     items = statements(case)
     return {
         "statements": items,
+        # The export file holds records only where a system's run copied some; what staff
+        # only described is in the report, not the file.
+        "in_export": any(
+            sum(run.counts.values())
+            for run in case.runs.filter(status=RunStatus.SUCCEEDED).exclude(result_file="")
+        ),
         "held": sum(1 for item in items if item.kind not in (OutcomeKind.NOT_HELD, "")),
         "all_erased": all(item.fully_erased for item in items),
         "nothing_held": bool(items) and all(item.kind == OutcomeKind.NOT_HELD for item in items),

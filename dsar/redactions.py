@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from .models import Case, CaseType, Redaction, RunStatus, SystemRun
 
@@ -114,7 +115,7 @@ def find_record(run: SystemRun, line: int) -> Record:
     for record in records_for_review(run):
         if record.line == line:
             return record
-    raise RedactionInvalid("This record is not one that waits for review.")
+    raise RedactionInvalid(_("This record is not one that waits for review."))
 
 
 def _text(value: Any) -> str:
@@ -148,7 +149,9 @@ def changed_fields(record: Record, values: Mapping[FieldPath, str]) -> list[dict
     changed = []
     for path, value in values.items():
         if path not in original:
-            raise RedactionInvalid(f"The record has no field {'.'.join(path) or '(value)'}.")
+            raise RedactionInvalid(
+                _("The record has no field %(field)s.") % {"field": ".".join(path) or "(value)"}
+            )
         if value != original[path]:
             changed.append({"path": list(path), "value": value})
     return changed

@@ -32,6 +32,7 @@ from .models import (
 )
 
 RIGHTS = [
+    _("Access to your personal data and a copy of it (Art. 15 GDPR)"),
     _("Rectification of inaccurate data (Art. 16 GDPR)"),
     _("Erasure (Art. 17 GDPR)"),
     _("Restriction of processing (Art. 18 GDPR)"),
@@ -57,17 +58,36 @@ ARTICLES = {
 
 PORTABLE_BASES = (LegalBasis.CONSENT, LegalBasis.CONTRACT)
 
+# A legal hold's duty when staff gave no reason (recorded in English; documents translate it).
+LEGAL_CLAIMS = "Legal claims (Art. 17(3)(e) GDPR)"
+
 
 @dataclass(frozen=True)
 class Retained:
-    """Data kept, restricted, under a statutory obligation instead of being erased."""
+    """Data kept, restricted, under a statutory obligation instead of being erased. ``rule``,
+    ``activity_key`` and ``hold`` let a document name the duty in the reader's language
+    (``dsar.outcomes``); ``activity`` and ``obligation`` are the English record of it."""
 
     activity: str
     obligation: str
     until: dt.date
+    rule: str = ""
+    activity_key: str = ""
+    hold: bool = False
 
-    def as_json(self) -> dict[str, str]:
-        return {"activity": self.activity, "obligation": self.obligation, "until": str(self.until)}
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "activity": self.activity,
+            "obligation": self.obligation,
+            "until": str(self.until),
+        }
+        if self.rule:
+            data["rule"] = self.rule
+        if self.activity_key:
+            data["activity_key"] = self.activity_key
+        if self.hold:
+            data["hold"] = True
+        return data
 
 
 def retention_obligations(system: DataSystem, *, on: dt.date) -> list[Retained]:
@@ -83,8 +103,9 @@ def retention_obligations(system: DataSystem, *, on: dt.date) -> list[Retained]:
         kept.append(
             Retained(
                 "Legal hold",
-                system.legal_hold_reason or "Legal claims (Art. 17(3)(e) GDPR)",
+                system.legal_hold_reason or LEGAL_CLAIMS,
                 system.legal_hold_until,
+                hold=True,
             )
         )
     activities = system.activities.prefetch_related("retention_rules").order_by("name")
@@ -92,7 +113,15 @@ def retention_obligations(system: DataSystem, *, on: dt.date) -> list[Retained]:
         for rule in activity.retention_rules.all():
             until = rule.ends_on(on)
             if until > on:
-                kept.append(Retained(activity.name, f"{rule.citation}: {rule.name}", until))
+                kept.append(
+                    Retained(
+                        activity.name,
+                        f"{rule.citation}: {rule.name}",
+                        until,
+                        rule=rule.key,
+                        activity_key=activity.key,
+                    )
+                )
     return kept
 
 
@@ -176,23 +205,32 @@ def art15_information(
         for entry in recipients
         if entry["confirmed"] and entry["third_country"]
     ]
+    # Where the register is silent, the answer says so and whom to ask; it never fills the gap
+    # with a likely answer ("you gave us the data", "no one outside our organisation").
+    silent = str(
+        _("Our register of processing activities records nothing on this; ask %(contact)s.")
+        % {"contact": contact}
+    )
+    detail = text("legal_basis_detail")
+    basis = str(LegalBasis(activity.legal_basis).label)
     return {
         "key": activity.key,
         "activity": text("name"),
-        "purposes": text("purposes"),
-        "legal_basis": f"{LegalBasis(activity.legal_basis).label}. {text('legal_basis_detail')}",
-        "categories_of_data": text("data_categories"),
+        "purposes": text("purposes") or silent,
+        "legal_basis": f"{basis}. {detail}" if detail else basis,
+        "categories_of_data": text("data_categories") or silent,
         "recipients": recipients,
-        "recipient_categories": text("recipient_categories"),
-        "third_country_transfers": "\n".join(line for line in transfers if line),
-        "transfer_safeguards": "\n".join(safeguards)
-        or str(_("No transfer to a third country needs a safeguard.")),
-        "retention": text("retention"),
+        "recipient_categories": text("recipient_categories") or ("" if recipients else silent),
+        "third_country_transfers": "\n".join(line for line in transfers if line) or silent,
+        # Only what is recorded: a transfer the register names without a safeguard is not
+        # called one that "needs no safeguard" (the transfers line says whom to ask).
+        "transfer_safeguards": "\n".join(safeguards),
+        "retention": text("retention") or silent,
         "retention_rules": [
             _retention_rule(rule, language) for rule in activity.retention_rules.all()
         ],
-        "source": text("source") or str(_("You gave us the data yourself.")),
-        "automated_decision_making": text("automated_decision_making"),
+        "source": text("source") or silent,
+        "automated_decision_making": text("automated_decision_making") or silent,
     }
 
 

@@ -18,6 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import translation
 
 from config import celery_app
 from tests.support import WorkerProcess, free_port
@@ -285,6 +286,15 @@ def _celery_mode(request: pytest.FixtureRequest) -> Iterator[None]:
     celery_app.conf.task_eager_propagates = eager
     yield
     celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the site's language: a request of an earlier test (the German admin)
+    leaves its language active in the thread, and a document must not pass only thanks to it."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -426,3 +426,19 @@ def test_the_objection_decision_offers_only_processing_a_person_may_object_to(
     assert refused.status_code == 200  # the form says the choice is not available
     case.refresh_from_db()
     assert case.status == CaseStatus.IN_REVIEW
+
+
+def test_every_model_in_the_german_admin_has_its_own_plural_name() -> None:
+    """Django's default plural appends an "s" to the German singular ("Empfängers")."""
+    from django.contrib import admin
+    from django.utils import translation
+
+    for model in admin.site._registry:
+        if model._meta.app_label != "dsar":
+            continue
+        assert "verbose_name_plural" in model._meta.original_attrs, model.__name__
+    from dsar.models import Recipient, RetentionRule
+
+    with translation.override("de"):
+        assert str(Recipient._meta.verbose_name_plural) == "Empfänger"
+        assert str(RetentionRule._meta.verbose_name_plural) == "gesetzliche Aufbewahrungsfristen"

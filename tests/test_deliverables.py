@@ -329,3 +329,29 @@ def test_staff_can_tell_a_genuine_certificate_from_a_forged_one(admin_client, me
     run.save()
     changed = admin_client.post(url, {"checksum": certificate.checksum}, follow=True)
     assert "has changed since" in changed.content.decode()
+
+
+def test_the_export_readme_says_what_is_in_the_file_and_what_is_not(media: Path) -> None:
+    case = CaseFactory(status=CaseStatus.COMPLETED, language="de")
+    export_run(case, media, "crm", [("contact", {"email": "ada@example.com"})])
+    export_run(case, media, "forum", [])
+    SystemRunFactory(
+        case=case,
+        system=DataSystemFactory(key="cards", name="Visitenkarten"),
+        status="succeeded",
+        **outcome_of("export", found=True, categories=["Visitenkarte"]),
+    )
+    target = media / "export.zip"
+    build_export_zip(case, target)
+
+    with zipfile.ZipFile(target) as zf:
+        readme = zf.read("README.txt").decode()
+    assert "- Crm (Ordner crm/, 1 Datensatz): Wir haben 1 Datensatz über Sie gefunden" in readme
+    assert "- Forum (Ordner forum/, 0 Datensätze): Hier speichern wir keine Daten über Sie." in (
+        readme
+    )
+    assert (
+        "- Visitenkarten (nicht in dieser Datei): Wir haben hier Daten über Sie gefunden: "
+        "Visitenkarte." in readme
+    )
+    assert "eine Kopie aller personenbezogenen Daten" not in readme  # not all: see the list

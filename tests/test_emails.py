@@ -126,3 +126,62 @@ def test_a_rejection_for_a_listed_reason_gives_it_as_a_sentence() -> None:
     )
     message = composed(case, "rejected")
     assert re.search(r"Unsere Gründe: [A-ZÄÖÜ][^.]+\. Die fünfte Anfrage\.", message.text)
+
+
+def test_the_completion_email_names_what_is_kept_under_which_duty_until_when() -> None:
+    from dsar.models import CaseType, RunStatus
+    from dsar.register import load_register
+    from tests.factories import DataSystemFactory, SystemRunFactory, outcome_of
+
+    load_register()
+    case = CaseFactory(type=CaseType.ERASURE, language="de", status=CaseStatus.COMPLETED)
+    SystemRunFactory(
+        case=case,
+        system=DataSystemFactory(name="Buchhaltung"),
+        action="erase",
+        status=RunStatus.SUCCEEDED,
+        **outcome_of(
+            "erase",
+            found=True,
+            kind="retained",
+            retained=[
+                {
+                    "records": "2 Rechnungen",
+                    "record_year": 2025,
+                    "rule": "accounting-vouchers",
+                    "obligation": "Section 147(1) no. 4 and (3) AO",
+                    "until": "2033-12-31",
+                }
+            ],
+        ),
+    )
+    message = composed(case, "completed")
+    # The email promises to say what remains and why, so it does, in German law's words.
+    assert "diese E-Mail und die Löschbestätigung" in message.text
+    for text in (message.text, message.html):
+        assert "2 Rechnungen: § 147 Abs. 1 Nr. 4, Abs. 3 AO" in text
+        assert "bis 31. Dezember 2033" in text
+        assert "Section 147" not in text
+
+
+def test_an_access_answer_says_held_in_one_of_many_with_the_verb_agreeing() -> None:
+    from dsar.models import RunStatus
+    from tests.factories import DataSystemFactory, SystemRunFactory, outcome_of
+
+    case = CaseFactory(status=CaseStatus.COMPLETED)
+    SystemRunFactory(
+        case=case,
+        system=DataSystemFactory(name="CRM"),
+        status=RunStatus.SUCCEEDED,
+        **outcome_of("export", found=True, categories=["business card"]),
+    )
+    SystemRunFactory(
+        case=case,
+        system=DataSystemFactory(name="Forum"),
+        status=RunStatus.SUCCEEDED,
+        **outcome_of("export", found=False),
+    )
+    text = composed(case, "completed").text
+    assert "Of the 2 systems we searched, 1 holds data about you." in text
+    # Staff only described what they found: no record of it is in the export file.
+    assert "the export file contains" not in text

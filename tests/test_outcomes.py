@@ -189,6 +189,19 @@ def test_an_attachment_that_is_not_what_it_claims_is_refused(media: Path) -> Non
     assert not list(media.rglob("*.png"))
 
 
+def test_a_manual_task_error_reads_in_the_language_of_the_staff_member(
+    accounting: DataSystem,
+) -> None:
+    from django.utils import translation
+
+    _case, task = manual_case(accounting, case_type=CaseType.ERASURE, action="erase")
+    with (
+        translation.override("de"),
+        pytest.raises(ManualResultInvalid, match="welche gesetzliche Pflicht"),
+    ):
+        complete(task, ManualResult(result="retained", kept_records="2 Rechnungen"))
+
+
 def test_the_persons_documents_never_contain_an_internal_note(
     accounting: DataSystem, tmp_path: Path
 ) -> None:
@@ -418,7 +431,8 @@ def test_reports_say_no_export_when_nothing_was_found(media: Path, tmp_path: Pat
         **outcome_of("export", found=False),
     )
     text = text_of(render_report(case, tmp_path / "report.pdf"))
-    assert "We found no records to put in an export file" in text
+    assert "We hold no personal data about you" in text
+    assert "so there is no export file" in text
     assert "contains all" not in text
 
 

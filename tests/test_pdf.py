@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from dsar.models import (
     RunStatus,
     SystemRun,
 )
+from dsar.register import load_register
 from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory, outcome_of
 
 pytestmark = pytest.mark.django_db
@@ -292,3 +294,217 @@ def test_confirmation_of_a_correction_gives_reasons_for_refusals_but_no_values(
     assert "Your data were corrected: Organisation." in text
     assert "Acme Rockets" not in text
     assert "1234567" not in text
+
+
+# --- Each document in the case's language, claiming only what is recorded -------------------
+
+
+def test_german_report_has_no_english_sentences(
+    media: Path, controller: Controller, tmp_path: Path
+) -> None:
+    case = access_case_with_crm(media, language="de")
+
+    # The worker renders with English active; the case's language must win everywhere.
+    with translation.override("en"):
+        text = text_of(render_report(case, tmp_path / "report.pdf"))
+
+    assert "Wir haben 1 Datensatz über Sie gefunden; Ihr Export enthält ihn." in text
+    assert "Hier speichern wir keine Daten über Sie." in text
+    for english in ("We found", "We hold no", "your export contains", "Dear ", "Kind regards"):
+        assert english not in text
+
+
+def test_german_certificate_has_no_english_sentences(
+    controller: Controller, tmp_path: Path
+) -> None:
+    load_register()
+    case = completed_case(type=CaseType.ERASURE, language="de")
+    erase_run(case, "Newsletter", {"found": True, "summary": "Deleted", "changed": ["member"]})
+    erase_run(case, "Forum", {"found": False, "summary": "nothing found", "changed": []})
+    erase_run(
+        case,
+        "Accounting",
+        {
+            "found": True,
+            "retained": [
+                {
+                    "records": "2 Rechnungen",
+                    "record_year": 2025,
+                    "rule": "accounting-vouchers",
+                    "obligation": "Section 147(1) no. 4 and (3) AO",
+                    "until": "2033-12-31",
+                }
+            ],
+        },
+    )
+
+    with translation.override("en"):
+        text = text_of(render_certificate(case, tmp_path / "certificate.pdf"))
+
+    assert "Ihre Daten wurden gelöscht." in text
+    assert "Hier speichern wir keine Daten über Sie." in text
+    # The retention duty is cited as German law is cited, from the register.
+    assert "2 Rechnungen: § 147 Abs. 1 Nr. 4, Abs. 3 AO" in text
+    for english in ("Section 147", "Your data", "We hold no", "at the latest", "Certificate"):
+        assert english not in text
+
+
+def test_the_certificate_checksum_does_not_depend_on_the_language_it_is_read_in(
+    controller: Controller,
+) -> None:
+    load_register()
+    case = completed_case(type=CaseType.ERASURE, language="de")
+    erase_run(
+        case,
+        "Accounting",
+        {
+            "found": True,
+            "retained": [
+                {"records": "2 Rechnungen", "record_year": 2025, "rule": "accounting-vouchers"}
+                | {"obligation": "Section 147(1) no. 4 and (3) AO", "until": "2033-12-31"}
+            ],
+        },
+    )
+    with translation.override("de"):
+        german = certificate_checksum(case)
+    with translation.override("en"):
+        assert certificate_checksum(case) == german
+
+
+def test_german_confirmation_names_details_and_decisions_in_german(
+    controller: Controller, tmp_path: Path
+) -> None:
+    case = completed_case(type=CaseType.RECTIFICATION, language="de")
+    RectificationChange.objects.create(
+        case=case,
+        field="phone",
+        proposed_value="+49 30 1234567",
+        decision=ChangeDecision.REFUSED,
+        reason="Die Nummer steht so in Ihrem Vertrag.",
+    )
+
+    with translation.override("en"):
+        text = text_of(render_confirmation(case, tmp_path / "confirmation.pdf"))
+
+    assert "Telefonnummer" in text and "Abgelehnt" in text
+    assert "Telephone number" not in text and "Refused" not in text
+
+
+def test_english_letters_start_with_a_capital_after_the_greeting_and_german_ones_do_not(
+    media: Path, controller: Controller, tmp_path: Path
+) -> None:
+    english = text_of(render_report(access_case_with_crm(media), tmp_path / "en.pdf"))
+    german = text_of(render_report(completed_case(language="de"), tmp_path / "de.pdf"))
+    assert re.search(r"Dear Pat Example, On \d", english)
+    # DIN 5008: after "Guten Tag …," the sentence goes on in lower case.
+    assert re.search(r"Guten Tag Pat Example, am \d", german)
+    restriction = completed_case(type=CaseType.RESTRICTION)
+    text = text_of(render_confirmation(restriction, tmp_path / "confirmation.pdf"))
+    assert "Dear Pat Example, You asked us to restrict" in text
+
+
+def test_the_letterhead_names_the_controller_once_above_its_address(tmp_path: Path) -> None:
+    Controller.objects.create(
+        name="OTRS AG",
+        address="OTRS AG\nZimmersmühlenweg 11\n61440 Oberursel",
+        contact_email="datasecurity@otrs.com",
+    )
+    case = completed_case(type=CaseType.RESTRICTION)
+
+    lines = [
+        line.strip()
+        for line in PdfReader(render_confirmation(case, tmp_path / "c.pdf"))
+        .pages[0]
+        .extract_text()
+        .splitlines()
+    ]
+
+    start = lines.index("Zimmersmühlenweg 11")
+    assert lines[start - 1] == "OTRS AG"  # the letterhead's name, then the address
+    assert lines[start - 2] != "OTRS AG"  # not a second time from the address
+
+
+def silent_activity(system: DataSystem, **fields: Any) -> ProcessingActivity:
+    """A register entry that records only what the model requires."""
+    activity = ProcessingActivity.objects.create(
+        key="silent",
+        name="Customer support",
+        purposes="Answering your questions.",
+        legal_basis=LegalBasis.CONTRACT,
+        data_categories="Contact details",
+        retention="Three years",
+        automated_decision_making="",
+        **fields,
+    )
+    activity.systems.add(system)
+    return activity
+
+
+def test_art15_section_says_not_recorded_where_register_is_silent(
+    media: Path, controller: Controller, tmp_path: Path
+) -> None:
+    case = completed_case()
+    support = DataSystemFactory(name="Support desk")
+    silent_activity(support)
+    export_run(media, case, support, {"tickets": [{"id": 1, "subject": "Login"}]})
+
+    text = text_of(render_report(case, tmp_path / "report.pdf"))
+    art15 = text.split("How we use your data", 1)[1].split("Your rights", 1)[0]
+
+    # Recipients, transfers, source and automated decisions: nothing recorded, so nothing said
+    # but that, and whom to ask.
+    silent = "Our register of processing activities records nothing on this"
+    assert art15.count(silent) == 4
+    for heading in ("Recipients", "Transfers to third countries", "Source"):
+        assert f"{heading} {silent}" in art15
+    assert f"Automated decision-making {silent}" in art15
+    for guess in ("You gave us the data yourself", "No one outside our organisation"):
+        assert guess not in art15
+    assert "Safeguards" not in art15
+
+
+def test_a_transfer_without_a_recorded_safeguard_is_not_said_to_need_none(
+    media: Path, controller: Controller, tmp_path: Path
+) -> None:
+    case = completed_case()
+    forum = DataSystemFactory(name="Forum")
+    silent_activity(
+        forum,
+        third_country_transfers="Yes: the forum is hosted partly outside the EU; ask us where.",
+        source="You",
+    )
+    export_run(media, case, forum, {"posts": [{"id": 1}]})
+
+    text = text_of(render_report(case, tmp_path / "report.pdf"))
+
+    assert "the forum is hosted partly outside the EU" in text
+    assert "needs a safeguard" not in text
+    assert "Safeguards" not in text.split("How we use your data", 1)[1]
+
+
+def test_a_portability_report_counts_only_the_records_its_export_file_holds(
+    media: Path, controller: Controller, tmp_path: Path
+) -> None:
+    case = completed_case(type=CaseType.PORTABILITY)
+    crm = DataSystemFactory(name="Customer CRM", portable_categories=["contact"])
+    activity = ProcessingActivity.objects.create(
+        key="customers",
+        name="Customer relationship",
+        purposes="Serving our customers.",
+        legal_basis=LegalBasis.CONTRACT,
+        data_categories="Contact details",
+        retention="10 years",
+    )
+    activity.systems.add(crm)
+    export_run(
+        media,
+        case,
+        crm,
+        {"contact": [{"id": "17"}], "notes": [{"body": "Called"}, {"body": "Met"}]},
+    )
+
+    text = text_of(render_report(case, tmp_path / "report.pdf"))
+
+    assert "contains the 1 record you gave us under your consent or a contract" in text
+    assert "We found 3 records about you; your export contains the 1 you gave us" in text
+    assert "all 3 records" not in text

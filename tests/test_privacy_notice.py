@@ -94,3 +94,45 @@ def test_the_notice_is_accessible_in_both_languages(
     }[language]
     expect(page.get_by_role("heading", level=1)).to_have_text(heading)
     assert_accessible(page)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "access", "suppression"),
+    [
+        ("en", "Access to your personal data and a copy of it (Art. 15 GDPR)", "suppression list"),
+        ("de", "Auskunft über Ihre personenbezogenen Daten und eine Kopie davon", "Sperrliste"),
+    ],
+)
+def test_the_notice_names_the_right_of_access_and_the_suppression_list_kept_after_erasure(
+    client: Client, language: str, access: str, suppression: str
+) -> None:
+    load_register()
+    page = client.get(PRIVACY, {"lang": language}).content.decode()
+    assert access in page
+    kept = page.split('id="suppression-list"', 1)[1].split("</p>", 1)[0]
+    assert suppression in kept
+    assert "Art. 17(3)(b) and (e)" in kept or "Art. 17 Abs. 3 lit. b und e" in kept
+
+
+@pytest.mark.django_db
+def test_the_notice_gives_the_same_safeguard_line_as_the_report(client: Client) -> None:
+    from dsar.models import ProcessingActivity
+    from dsar.register import REQUEST_HANDLING
+    from dsar.rights import art15_information
+
+    load_register()
+    activity = ProcessingActivity.objects.get(key=REQUEST_HANDLING)
+    page = client.get(PRIVACY).content.decode()
+    report = art15_information(activity, language="en", contact="privacy@example.com")
+    # Nothing is transferred, and neither the notice nor the report invents a safeguard.
+    assert report["transfer_safeguards"] == ""
+    assert "Safeguards:" not in page and "needs a safeguard" not in page
+
+    activity.third_country_transfers = "Yes: our email service sends from the USA."
+    activity.transfer_safeguards = "Standard contractual clauses (Art. 46(2)(c) GDPR)"
+    activity.save()
+    page = client.get(PRIVACY).content.decode()
+    report = art15_information(activity, language="en", contact="privacy@example.com")
+    assert report["transfer_safeguards"] == "Standard contractual clauses (Art. 46(2)(c) GDPR)"
+    assert f"Safeguards: {report['transfer_safeguards']}" in page

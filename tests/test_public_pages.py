@@ -3,6 +3,8 @@ words for the state of the request, and a code box only once a code was sent."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core import mail
 from django.urls import reverse
@@ -100,3 +102,40 @@ def test_the_download_page_shows_the_code_box_only_once_a_code_was_sent(
     assert message.to == [case.email]
     # Coming back later, the code box is there, for the code already sent.
     assert 'name="code"' in client.get(url).content.decode()
+
+
+def test_an_overdue_case_says_we_are_late_not_minus_days_left(client) -> None:
+    case = CaseFactory(status=CaseStatus.IN_PROGRESS, verified_at=timezone.now())
+    Case.objects.filter(pk=case.pk).update(due_date=timezone.localdate() - dt.timedelta(days=3))
+    html = client.get(reverse("dsar:status", args=[status_key(case)])).content.decode()
+    assert "overdue: we are late with our answer" in html
+    assert "-3" not in html and "days left" not in html
+
+
+def test_the_working_state_does_not_claim_every_system_of_ours(client) -> None:
+    case = CaseFactory(status=CaseStatus.IN_PROGRESS, verified_at=timezone.now())
+    html = client.get(reverse("dsar:status", args=[status_key(case)])).content.decode()
+    assert "in each system that may hold data about you" in html
+    assert "in all our systems" not in html
+
+
+def test_the_finished_page_speaks_of_itself_not_of_an_email(client) -> None:
+    from dsar.models import CaseType, RunStatus
+    from tests.factories import DataSystemFactory, SystemRunFactory, outcome_of
+
+    case = CaseFactory(
+        type=CaseType.ERASURE,
+        status=CaseStatus.COMPLETED,
+        verified_at=timezone.now(),
+        closed_at=timezone.now(),
+    )
+    SystemRunFactory(
+        case=case,
+        system=DataSystemFactory(name="Forum"),
+        action="erase",
+        status=RunStatus.SUCCEEDED,
+        **outcome_of("erase", found=True, kind="anonymised", remains=["posts"]),
+    )
+    html = client.get(reverse("dsar:status", args=[status_key(case)])).content.decode()
+    assert "this page and the certificate say what remains and why" in html
+    assert "this email" not in html

@@ -183,6 +183,8 @@ def test_erasure_removes_the_person_except_what_a_statute_keeps_and_notifies_rec
             "activity": "Tax records",
             "obligation": "§147 AO: Books",
             "until": str(dt.date(year + 10, 12, 31)),
+            "rule": "test-books",
+            "activity_key": "test-tax-records",
         }
     ]
     # A manual system records what is kept only once staff searched and say so.

@@ -181,6 +181,7 @@ def test_an_erasure_under_a_legal_hold_restricts_and_records_the_hold(
             "activity": "Legal hold",
             "obligation": "Pending lawsuit 3 O 123/26",
             "until": str(hold_until),
+            "hold": True,
         }
     ]
     import sqlalchemy as sa

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from .. import csvsafe
+from .. import csvsafe, outcomes
 from ..models import Case, ManualAttachment, RunStatus, SystemRun
 from ..redactions import answer_records
 from ..rights import access_information, portable_systems
@@ -85,11 +85,41 @@ class _TextEntry:
         self.archive.manifest.append(entry)
 
 
-def _attach_found_files(archive: _Archive, run: SystemRun, referenced: set[str]) -> None:
+@dataclass(frozen=True)
+class ReadmeSystem:
+    """One system as the README names it: its folder and records in the file (None: none in
+    the file) and what happened there, in the words of every other answer (dsar.outcomes)."""
+
+    name: str
+    folder: str
+    records: int | None
+    statement: str
+
+
+def _readme_systems(case: Case, in_file: dict[int, int]) -> list[ReadmeSystem]:
+    by_run = {
+        run.pk: run for run in case.runs.select_related("system").order_by("system__name", "pk")
+    }
+    items = []
+    for run_pk, item in zip(by_run, outcomes.statements(case), strict=True):
+        run = by_run[run_pk]
+        items.append(
+            ReadmeSystem(
+                name=item.system,
+                folder=run.system.key,
+                records=in_file.get(run.pk),
+                statement=item.text,
+            )
+        )
+    return items
+
+
+def _attach_found_files(archive: _Archive, run: SystemRun, referenced: set[str]) -> int:
     """Files staff found by hand (a photographed business card, an archived email) go into the
     archive as they are, each listed in the manifest with its checksum: those the exported
     records name (a file whose record is left out, for portability or to protect other
-    people's data, stays out)."""
+    people's data, stays out). Returns how many went in."""
+    attached = 0
     for attachment in ManualAttachment.objects.filter(task__run=run).order_by("pk"):
         name = f"files/{run.system.key}/{Path(attachment.path).name}"
         if name not in referenced:
@@ -105,6 +135,8 @@ def _attach_found_files(archive: _Archive, run: SystemRun, referenced: set[str])
         archive.manifest.append(
             {"file": name, "sha256": digest.hexdigest(), "size": attachment.size, "records": 1}
         )
+        attached += 1
+    return attached
 
 
 def _records(run: SystemRun) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -138,6 +170,7 @@ def build_export_zip(case: Case, target: Path, *, portable_only: bool = False) -
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
         archive = _Archive(zf)
         referenced: dict[int, set[str]] = {}
+        in_file: dict[int, int] = {}
         for run, categories in _export_runs(case, portable_only=portable_only):
             key = run.system.key
             counts: dict[str, int] = {}
@@ -153,6 +186,7 @@ def build_export_zip(case: Case, target: Path, *, portable_only: bool = False) -
                     files.add(record["file"])
             system_records = sum(counts.values())
             total += system_records
+            in_file[run.pk] = system_records
             with archive.text_file(f"{key}/{key}.json", records=system_records) as out:
                 out.write(json.dumps({"system": run.system.name, "counts": counts})[:-1])
                 out.write(', "records": [')
@@ -171,15 +205,22 @@ def build_export_zip(case: Case, target: Path, *, portable_only: bool = False) -
                     for row_category, record in _records(run):
                         if row_category == category:
                             writer.writerow(_flatten(record))
+        attached = 0
         for run, _categories in _export_runs(case, portable_only=portable_only):
-            _attach_found_files(archive, run, referenced.get(run.pk, set()))
+            attached += _attach_found_files(archive, run, referenced.get(run.pk, set()))
         with archive.text_file("art15-information.json") as out:
             json.dump(access_information(case), out, indent=2, ensure_ascii=False)
         with translation.override(case.language), archive.text_file("README.txt") as out:
             out.write(
                 render_to_string(
                     "deliverables/export_readme.txt",
-                    {"case": case, "portable_only": portable_only, "generated": timezone.now()},
+                    {
+                        "case": case,
+                        "portable_only": portable_only,
+                        "generated": timezone.now(),
+                        "systems": _readme_systems(case, in_file),
+                        "attached": attached,
+                    },
                 )
             )
         manifest = {

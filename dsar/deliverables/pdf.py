@@ -28,6 +28,7 @@ from django_stubs_ext import StrOrPromise
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
+from connectors.base import OutcomeKind
 from dsar import keys, outcomes, redactions
 from dsar.models import (
     Case,
@@ -41,7 +42,7 @@ from dsar.models import (
     SystemRun,
 )
 from dsar.outcomes import Statement, statement
-from dsar.rights import access_information
+from dsar.rights import access_information, portable_systems
 
 TEMPLATE_DIR = Path(settings.BASE_DIR) / "templates" / "deliverables"
 
@@ -78,6 +79,14 @@ class ControllerView:
     supervisory_authority: str = ""
     supervisory_authority_url: str = ""
 
+    @property
+    def postal_address(self) -> str:
+        """The address under the letterhead's name, without a first line that repeats it."""
+        lines = self.address.strip().splitlines()
+        if lines and lines[0].strip() == self.name.strip():
+            lines = lines[1:]
+        return "\n".join(lines)
+
 
 def _controller() -> ControllerView:
     controller = Controller.current()
@@ -108,6 +117,12 @@ def _render(template: str, context: dict[str, Any], *, case: Case, target: Path)
     )
     os.replace(partial, target)
     return target
+
+
+def _nothing_held(statements: list[Statement]) -> bool:
+    """Every system answered that it holds nothing about the person: said once, in the same
+    words as the completion email (``outcomes.answer_context``)."""
+    return bool(statements) and all(item.kind == OutcomeKind.NOT_HELD for item in statements)
 
 
 def _runs(case: Case) -> list[SystemRun]:
@@ -256,7 +271,7 @@ def _sample(
     return [view for view in categories.values() if view.total]
 
 
-def _system_view(run: SystemRun, *, rows: int) -> SystemView:
+def _system_view(run: SystemRun, *, rows: int, portable: set[str] | None = None) -> SystemView:
     by_line = redactions.redactions_of(run) if run.result_file else {}
     counts = redactions.answer_counts(run) if by_line else run.counts
     holds_data = run.status == RunStatus.SUCCEEDED and run.found
@@ -272,20 +287,39 @@ def _system_view(run: SystemRun, *, rows: int) -> SystemView:
         failed=run.status == RunStatus.FAILED,
         total=sum(view.total for view in categories),
         categories=categories,
-        statement=statement(run),
+        statement=statement(run, portable=portable),
     )
 
 
 def render_report(case: Case, target: Path) -> Path:
     """The access (or portability) report: a letter, each system's data in a readable sample,
-    the Art. 15 information of every activity that uses the data, the person's rights."""
+    the Art. 15 information of every activity that uses the data, the person's rights. Every
+    text in it, the systems' statements included, is written in the case's language."""
     with translation.override(case.language):
-        information = access_information(case)
+        return _render_report(case, target)
+
+
+def _render_report(case: Case, target: Path) -> Path:
+    information = access_information(case)
+    portable = (
+        {run.pk: set(run.system.portable_categories) for run in portable_systems(case)}
+        if case.type == CaseType.PORTABILITY
+        else None
+    )
     systems = []
     rows_left = ROWS_PER_REPORT
+    # What the export file holds: every record found, or for portability only those of the
+    # categories the person gave us (as dsar.deliverables.export_zip writes it).
+    export_records = 0
     for run in _runs(case):
-        system = _system_view(run, rows=min(ROWS_PER_SYSTEM, rows_left))
+        categories = None if portable is None else portable.get(run.pk, set())
+        system = _system_view(run, rows=min(ROWS_PER_SYSTEM, rows_left), portable=categories)
         rows_left -= sum(category.rows for category in system.categories)
+        export_records += sum(
+            category.total
+            for category in system.categories
+            if categories is None or category.name in categories
+        )
         systems.append(system)
     return _render(
         "report.html",
@@ -293,11 +327,13 @@ def render_report(case: Case, target: Path) -> Path:
             "title": _("Your personal data"),
             "systems": systems,
             "activities": information["processing_activities"],
+            "rights": information["rights"],
             "received": case.received_at,
             "completed": case.closed_at or timezone.now(),
             "portability": case.type == CaseType.PORTABILITY,
             "records_per_category": RECORDS_PER_CATEGORY,
-            "export_records": sum(system.total for system in systems),
+            "export_records": export_records,
+            "nothing_held": _nothing_held([system.statement for system in systems]),
         },
         case=case,
         target=target,
@@ -362,9 +398,13 @@ def render_certificate(case: Case, target: Path) -> Path:
     kept under which legal duty until when, refused and why — read from the recorded outcomes;
     never the person's name, address or the erased data. Wherever something was not erased,
     it says how to complain."""
-    content = certificate_content(case)
     with translation.override(case.language):
-        items = outcomes.statements(case)
+        return _render_certificate(case, target)
+
+
+def _render_certificate(case: Case, target: Path) -> Path:
+    content = certificate_content(case)
+    items = outcomes.statements(case)
     return _render(
         "certificate.html",
         {
@@ -374,6 +414,7 @@ def render_certificate(case: Case, target: Path) -> Path:
             "completed": _day(content["completed"]),
             "systems": items,
             "all_erased": all(item.fully_erased for item in items),
+            "nothing_held": _nothing_held(items),
             "checksum": certificate_checksum(case),
             "recipients": outcomes.notified_recipients(case),
         },
@@ -394,7 +435,13 @@ CONFIRMATION_TITLES: dict[str, StrOrPromise] = {
 
 def render_confirmation(case: Case, target: Path) -> Path:
     """What was done where for a restriction, objection or correction; for a correction, the
-    decision on each field (not the values), for an objection the decision and its grounds."""
+    decision on each field (not the values), for an objection the decision and its grounds;
+    all of it in the case's language."""
+    with translation.override(case.language):
+        return _render_confirmation(case, target)
+
+
+def _render_confirmation(case: Case, target: Path) -> Path:
     changes = [
         {
             "field": change.get_field_display(),
@@ -405,9 +452,8 @@ def render_confirmation(case: Case, target: Path) -> Path:
         for change in case.changes.order_by("id")
     ]
     scope = case.details.get("objection_scope")
-    with translation.override(case.language):
-        systems = outcomes.statements(case)
-        objected = _objected_activities(case)
+    systems = outcomes.statements(case)
+    objected = _objected_activities(case)
     return _render(
         "confirmation.html",
         {
@@ -420,6 +466,7 @@ def render_confirmation(case: Case, target: Path) -> Path:
             "decision": case.details.get("decision", ""),
             "decision_grounds": case.details.get("decision_grounds", ""),
             "objected_activities": objected,
+            "nothing_held": _nothing_held(systems),
             "recipients": outcomes.notified_recipients(case),
             "received": case.received_at,
             "completed": case.closed_at or timezone.now(),

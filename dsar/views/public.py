@@ -38,7 +38,10 @@ class PersonState:
 
 _WORKING = PersonState(
     _("In progress"),
-    _("We are carrying out your request in all our systems. We will email you when it is done."),
+    _(
+        "We are carrying out your request in each system that may hold data about you. We will "
+        "email you when it is done."
+    ),
 )
 PERSON_STATES: dict[str, PersonState] = {
     CaseStatus.AWAITING_VERIFICATION: PersonState(
