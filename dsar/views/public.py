@@ -18,13 +18,13 @@ from django.utils.functional import Promise
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
-from django_ratelimit.core import is_ratelimited
 
-from .. import outcomes, transitions
+from .. import outcomes, ratelimit, transitions
 from ..audit import record_refusal
 from ..events import SUBJECT
 from ..forms import InformationForm, RequestForm
 from ..models import Case, CaseStatus
+from ..ratelimit import client_address_limit
 from ..tokens import case_for_status_key, find_verification, status_key
 
 
@@ -95,12 +95,6 @@ def person_state(case: Case) -> PersonState:
 _SUBMITTED_KEY = "dsar_submitted_reference"
 
 
-def _limited(request: HttpRequest, *, group: str, key: str | object, rate: str) -> bool:
-    return bool(
-        is_ratelimited(request, group=group, key=key, rate=rate, method="POST", increment=True)
-    )
-
-
 def _too_many(request: HttpRequest) -> HttpResponse:
     return render(request, "dsar/rate_limited.html", status=429)
 
@@ -109,18 +103,22 @@ def _too_many(request: HttpRequest) -> HttpResponse:
 def request_form(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "dsar/request_form.html", {"form": RequestForm()})
-    if _limited(request, group="dsar.submit.ip", key="ip", rate=settings.DSAR["RATE_PER_IP"]):
-        return _too_many(request)
+    by_address = client_address_limit(
+        request, group="dsar.submit.ip", rate=settings.DSAR["RATE_PER_IP"]
+    )
     form = RequestForm(request.POST)
     if not form.is_valid():
+        if ratelimit.exceeded(request, [by_address]):
+            return _too_many(request)
         return render(request, "dsar/request_form.html", {"form": form}, status=400)
-    email = form.cleaned_data["email"].lower()
-    if _limited(
-        request,
+    # Both limits in one round trip; the address's first, so that a refused POST does not
+    # count against the email address (as when the address was checked before the form).
+    by_email = ratelimit.Limit(
         group="dsar.submit.email",
-        key=lambda _group, _request: email,
+        value=form.cleaned_data["email"].lower(),
         rate=settings.DSAR["RATE_PER_EMAIL"],
-    ):
+    )
+    if ratelimit.exceeded(request, [by_address, by_email]):
         return _too_many(request)
     case = transitions.submit_case(
         case_type=form.cleaned_data["request_type"],
@@ -193,7 +191,10 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 def resend(request: HttpRequest, token: str) -> HttpResponse:
     """Send a new email for the case behind a used or expired link, to the case's own address."""
-    if _limited(request, group="dsar.resend.ip", key="ip", rate=settings.DSAR["RATE_PER_IP"]):
+    by_address = client_address_limit(
+        request, group="dsar.resend.ip", rate=settings.DSAR["RATE_PER_IP"]
+    )
+    if ratelimit.exceeded(request, [by_address]):
         return _too_many(request)
     verification = find_verification(token)
     if verification is None:
