@@ -33,3 +33,16 @@ def stop_if_unsafe_production(**kwargs: Any) -> None:
         refuse_unsafe_production()
     except ImproperlyConfigured as refusal:
         raise SystemExit(str(refusal)) from refusal
+
+
+@signals.task_postrun.connect
+def close_spent_connections(sender: Any = None, **kwargs: Any) -> None:
+    """With CELERY_DB_REUSE_MAX the worker keeps its database connection across tasks; as
+    Django does after each request, close it here when it failed or outlived CONN_MAX_AGE, so
+    that the next task opens a fresh one. Tasks run in-process (eagerly) share their caller's
+    connection and transaction, which stay as they are."""
+    if sender is None or getattr(sender.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -19,6 +19,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 from config.logs import FORMATS as LOG_FORMATS
 from config.logs import build_logging
@@ -193,11 +194,22 @@ else:
     # "Timings" below for how it relates to the run lease and the task time limits.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": None}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Building answers (ZIP, PDF) takes a worker for seconds; a system's run, often waiting for its
+# turn under the system's bound, should not queue behind all of them. The answers have a queue
+# of their own, and a worker takes from both in turn (kombu's Redis transport rotates them).
+DELIVERABLES_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.deliverables"
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(DELIVERABLES_QUEUE))
+CELERY_TASK_ROUTES = {"dsar.tasks.run_job_task": {"queue": DELIVERABLES_QUEUE}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Results are never read: a run settles its case itself, so nothing is kept in Redis for them.
+# Results are never read: a run settles its case itself, so nothing is kept in Redis for them
+# (and queuing a task does not subscribe to its result).
 CELERY_TASK_IGNORE_RESULT = True
+# A worker process keeps its database connection across tasks (Celery's Django fixup closes it
+# only every this many tasks, instead of around every task); a connection that failed or is
+# older than CONN_MAX_AGE is closed after its task (config/celery.py).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # A web request that queues work while the broker is down waits at most about two seconds,
 # then goes on; the sweeper publishes the work later (dsar.queue).
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
