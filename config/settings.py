@@ -192,11 +192,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # A task not acknowledged within this time (its worker died) is delivered again; see
     # "Timings" below for how it relates to the run lease and the task time limits.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": None}
+    # A worker takes from its queues in the order of CELERY_TASK_QUEUES, not in turn: a
+    # system's run (quick, and often the one a freed slot was handed to) before any answer.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": None,
+        "queue_order_strategy": "priority",
+    }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # Building answers (ZIP, PDF) takes a worker for seconds; a system's run, often waiting for its
 # turn under the system's bound, should not queue behind all of them. The answers have a queue
-# of their own, and a worker takes from both in turn (kombu's Redis transport rotates them).
+# of their own, which a worker takes from when the first queue is empty (on Redis: the
+# transport's queue_order_strategy above).
 DELIVERABLES_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.deliverables"
 CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(DELIVERABLES_QUEUE))
 CELERY_TASK_ROUTES = {"dsar.tasks.run_job_task": {"queue": DELIVERABLES_QUEUE}}
