@@ -206,6 +206,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 DELIVERABLES_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.deliverables"
 CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(DELIVERABLES_QUEUE))
 CELERY_TASK_ROUTES = {"dsar.tasks.run_job_task": {"queue": DELIVERABLES_QUEUE}}
+# Tasks go out below the highest priority (on Redis 0 is the highest), which is kept for a run
+# woken to take the slot just handed to it (dsar.queue.AHEAD).
+CELERY_TASK_DEFAULT_PRIORITY = 3
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

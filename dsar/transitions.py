@@ -816,7 +816,7 @@ def finish_run(report: runs.RunReport) -> None:
         elif report.kind in NOTIFIED_OUTCOMES:
             _notify_recipients(case, run)
         runs.release_slot(run)
-        runs.hand_over_slot(run.system_id)
+        runs.hand_over_slot(run.system)
         _settle(case, actor=SYSTEM)
 
 
