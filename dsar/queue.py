@@ -41,9 +41,11 @@ def _publish(
     pk: int,
     countdown: float | None,
     priority: int | None = None,
+    marked: bool = False,
 ) -> bool:
-    """Send the task now; record when, so the sweeper knows it was queued. False if the broker
-    could not take it (the row stays due and the sweeper tries again)."""
+    """Send the task now; record when, so the sweeper knows it was queued (unless the row was
+    written ``marked`` as queued already). False if the broker could not take it: the row is
+    unmarked, stays due, and the sweeper tries again."""
     try:
         options: dict[str, Any] = {"countdown": countdown} if countdown else {}
         if priority is not None:
@@ -59,8 +61,11 @@ def _publish(
             pk,
             type(error).__name__,
         )
+        if marked:
+            model._default_manager.filter(pk=pk).update(queued_at=None)
         return False
-    model._default_manager.filter(pk=pk).update(queued_at=timezone.now())
+    if not marked:
+        model._default_manager.filter(pk=pk).update(queued_at=timezone.now())
     return True
 
 
@@ -81,9 +86,14 @@ def run_soon(run_id: int, *, countdown: float | None = None, ahead: bool = False
     _on_commit(SystemRun, RUN_TASK, run_id, countdown, AHEAD if ahead else None)
 
 
-def email_soon(delivery_id: int, *, countdown: float | None = None) -> None:
-    """Wake a worker to send this email once the current transaction commits."""
-    _on_commit(EmailDelivery, EMAIL_TASK, delivery_id, countdown)
+def email_soon(delivery_id: int, *, countdown: float | None = None, marked: bool = False) -> None:
+    """Wake a worker to send this email once the current transaction commits. ``marked``: the
+    caller wrote the row with ``queued_at`` set (saving an UPDATE after the commit); should the
+    process die before publishing, the sweeper takes such a row up once it looks lost."""
+    transaction.on_commit(
+        partial(_publish, EmailDelivery, EMAIL_TASK, delivery_id, countdown, None, marked),
+        robust=True,
+    )
 
 
 def job_soon(job_id: int, *, countdown: float | None = None) -> None:

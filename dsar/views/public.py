@@ -92,7 +92,11 @@ def person_state(case: Case) -> PersonState:
     return PERSON_STATES[case.status]
 
 
-_SUBMITTED_KEY = "dsar_submitted_reference"
+# The reference the "submitted" page shows, in a signed cookie rather than the session: a
+# session would cost the form a database transaction of its own.
+_SUBMITTED_COOKIE = "dsar_submitted"
+_SUBMITTED_SALT = "dsar.views.public.submitted"
+_SUBMITTED_MAX_AGE = 3600
 
 
 def _too_many(request: HttpRequest) -> HttpResponse:
@@ -130,8 +134,17 @@ def request_form(request: HttpRequest) -> HttpResponse:
         language=get_language() or settings.LANGUAGE_CODE,
     )
     # The same page whoever asked: it says nothing about whether we hold data on the address.
-    request.session[_SUBMITTED_KEY] = case.reference
-    return redirect("dsar:submitted")
+    response = redirect("dsar:submitted")
+    response.set_signed_cookie(
+        _SUBMITTED_COOKIE,
+        case.reference,
+        salt=_SUBMITTED_SALT,
+        max_age=_SUBMITTED_MAX_AGE,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
 
 
 def submitted(request: HttpRequest) -> HttpResponse:
@@ -139,7 +152,9 @@ def submitted(request: HttpRequest) -> HttpResponse:
         request,
         "dsar/submitted.html",
         {
-            "reference": request.session.get(_SUBMITTED_KEY, ""),
+            "reference": request.get_signed_cookie(
+                _SUBMITTED_COOKIE, default="", salt=_SUBMITTED_SALT, max_age=_SUBMITTED_MAX_AGE
+            ),
             "hours": settings.DSAR["VERIFICATION_TTL_HOURS"],
             "focus_main": True,
         },
