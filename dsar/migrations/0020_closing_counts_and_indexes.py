@@ -100,7 +100,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='case',
-            index=models.Index(fields=['received_at'], name='case_received_at'),
+            index=models.Index(fields=['received_at', 'type'], name='case_received_at'),
         ),
         migrations.AddConstraint(
             model_name='closingcount',
