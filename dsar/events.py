@@ -52,18 +52,18 @@ def append_event(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("append_event must run inside a transaction holding the case lock")
-    last: dict[str, Any] | None
-    if after is UNKNOWN:
-        last = Event.objects.filter(case=case).order_by("-seq").values("seq", "hash").first()
+    last: tuple[int, str] | None
+    if isinstance(after, Unknown):
+        last = Event.objects.filter(case=case).order_by("-seq").values_list("seq", "hash").first()
     else:
-        last = None if after is None else {"seq": after.seq, "hash": after.hash}
+        last = None if after is None else (after.seq, after.hash)
     event = Event(
         case=case,
-        seq=(last["seq"] + 1) if last else 1,
+        seq=(last[0] + 1) if last else 1,
         actor=actor,
         action=action,
         data=data or {},
-        prev_hash=last["hash"] if last else GENESIS_HASH,
+        prev_hash=last[1] if last else GENESIS_HASH,
         key_id=current(Purpose.AUDIT).id,
     )
     event.hash = event.compute_hash()
