@@ -13,6 +13,20 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+# Building answers and other jobs (dsar.jobs) take a worker for seconds each.
+_ANSWER_TASKS = frozenset({"dsar.tasks.run_job_task"})
+
+
+def route_task(name: str, *args: Any, **kwargs: Any) -> dict[str, str] | None:
+    """Jobs go to the answers' queue beside the default one (CELERY_TASK_QUEUES), named after
+    the default queue as it is when the task is sent."""
+    if name in _ANSWER_TASKS:
+        from django.conf import settings
+
+        return {"queue": app.conf.task_default_queue + settings.DELIVERABLES_QUEUE_SUFFIX}
+    return None
+
+
 @signals.setup_logging.connect
 def use_django_logging(**kwargs: Any) -> None:
     """The worker and beat log as the web process does (settings.LOGGING), not Celery's way."""

@@ -203,9 +203,12 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # turn under the system's bound, should not queue behind all of them. The answers have a queue
 # of their own, which a worker takes from when the first queue is empty (on Redis: the
 # transport's queue_order_strategy above).
-DELIVERABLES_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.deliverables"
-CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(DELIVERABLES_QUEUE))
-CELERY_TASK_ROUTES = {"dsar.tasks.run_job_task": {"queue": DELIVERABLES_QUEUE}}
+DELIVERABLES_QUEUE_SUFFIX = ".deliverables"
+CELERY_TASK_QUEUES = (
+    Queue(CELERY_TASK_DEFAULT_QUEUE),
+    Queue(CELERY_TASK_DEFAULT_QUEUE + DELIVERABLES_QUEUE_SUFFIX),
+)
+CELERY_TASK_ROUTES = ("config.celery.route_task",)
 # Tasks go out below the highest priority (on Redis 0 is the highest), which is kept for a run
 # woken to take the slot just handed to it (dsar.queue.AHEAD).
 CELERY_TASK_DEFAULT_PRIORITY = 3
