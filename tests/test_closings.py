@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+from importlib import import_module
+from types import SimpleNamespace
 
 import pytest
+from django.apps import apps
+from django.db import connection
 from django.utils import timezone
 
 from dsar import transitions
@@ -62,3 +66,29 @@ def test_cases_completed_one_by_one_are_counted_as_the_cases_say_and_no_other_cl
     assert shown_figures() == direct_figures()
     assert shown_figures()["all"][0] == len(ages)
     assert sum(ClosingCount.objects.values_list("count", flat=True)) == len(ages)
+
+
+def test_the_migration_counts_cases_completed_before_it_as_completing_them_counts_them(
+    settings,
+) -> None:
+    settings.TIME_ZONE = "Europe/Berlin"
+    now = timezone.now()
+    for n, days in enumerate([0.04, 1.5, 3, 3, 17.26, 29.9, 44]):
+        CaseFactory(
+            type=[CaseType.ACCESS, CaseType.RECTIFICATION][n % 2],
+            status=CaseStatus.COMPLETED,
+            received_at=now - dt.timedelta(days=days + 1),
+            closed_at=now - dt.timedelta(days=1) + dt.timedelta(hours=n * 5),
+        )
+    CaseFactory(status=CaseStatus.REJECTED, closed_at=now)
+    counted = set(ClosingCount.objects.values_list("type", "month", "tenths", "on_time", "count"))
+    ClosingCount.objects.all().delete()
+
+    migration = import_module("dsar.migrations.0020_closing_counts_and_indexes")
+    migration.count_completed_cases(apps, SimpleNamespace(connection=connection))
+
+    assert counted
+    assert (
+        set(ClosingCount.objects.values_list("type", "month", "tenths", "on_time", "count"))
+        == counted
+    )
