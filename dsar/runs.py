@@ -234,6 +234,7 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
             RunAttempt.objects.filter(run=run, state=AttemptState.IN_FLIGHT).update(
                 state=AttemptState.INTERRUPTED, finished_at=now
             )
+            release_slot(run)  # one handed over to it while it waited
             return Claim(reason="done")
         if run.status == RunStatus.PENDING and run.not_before and run.not_before > now:
             return Claim(reason="not_due")
