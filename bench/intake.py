@@ -21,6 +21,7 @@ import argparse
 import os
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -191,6 +192,7 @@ def run(args: argparse.Namespace, database_url: str) -> None:
         stop_process(web)
         smtp.stop()
         stop_process(redis)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
