@@ -13,6 +13,20 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+# Building answers and other jobs (dsar.jobs) take a worker for seconds each.
+_ANSWER_TASKS = frozenset({"dsar.tasks.run_job_task"})
+
+
+def route_task(name: str, *args: Any, **kwargs: Any) -> dict[str, str] | None:
+    """Jobs go to the answers' queue beside the default one (CELERY_TASK_QUEUES), named after
+    the default queue as it is when the task is sent."""
+    if name in _ANSWER_TASKS:
+        from django.conf import settings
+
+        return {"queue": app.conf.task_default_queue + settings.DELIVERABLES_QUEUE_SUFFIX}
+    return None
+
+
 @signals.setup_logging.connect
 def use_django_logging(**kwargs: Any) -> None:
     """The worker and beat log as the web process does (settings.LOGGING), not Celery's way."""
@@ -33,3 +47,16 @@ def stop_if_unsafe_production(**kwargs: Any) -> None:
         refuse_unsafe_production()
     except ImproperlyConfigured as refusal:
         raise SystemExit(str(refusal)) from refusal
+
+
+@signals.task_postrun.connect
+def close_spent_connections(sender: Any = None, **kwargs: Any) -> None:
+    """With CELERY_DB_REUSE_MAX the worker keeps its database connection across tasks; as
+    Django does after each request, close it here when it failed or outlived CONN_MAX_AGE, so
+    that the next task opens a fresh one. Tasks run in-process (eagerly) share their caller's
+    connection and transaction, which stay as they are."""
+    if sender is None or getattr(sender.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

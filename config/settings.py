@@ -19,6 +19,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 from config.logs import FORMATS as LOG_FORMATS
 from config.logs import build_logging
@@ -191,13 +192,36 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # A task not acknowledged within this time (its worker died) is delivered again; see
     # "Timings" below for how it relates to the run lease and the task time limits.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": None}
+    # A worker takes from its queues in the order of CELERY_TASK_QUEUES, not in turn: a
+    # system's run (quick, and often the one a freed slot was handed to) before any answer.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": None,
+        "queue_order_strategy": "priority",
+    }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Building answers (ZIP, PDF) takes a worker for seconds; a system's run, often waiting for its
+# turn under the system's bound, should not queue behind all of them. The answers have a queue
+# of their own, which a worker takes from when the first queue is empty (on Redis: the
+# transport's queue_order_strategy above).
+DELIVERABLES_QUEUE_SUFFIX = ".deliverables"
+CELERY_TASK_QUEUES = (
+    Queue(CELERY_TASK_DEFAULT_QUEUE),
+    Queue(CELERY_TASK_DEFAULT_QUEUE + DELIVERABLES_QUEUE_SUFFIX),
+)
+CELERY_TASK_ROUTES = ("config.celery.route_task",)
+# Tasks go out below the highest priority (on Redis 0 is the highest), which is kept for a run
+# woken to take the slot just handed to it (dsar.queue.AHEAD).
+CELERY_TASK_DEFAULT_PRIORITY = 3
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Results are never read: a run settles its case itself, so nothing is kept in Redis for them.
+# Results are never read: a run settles its case itself, so nothing is kept in Redis for them
+# (and queuing a task does not subscribe to its result).
 CELERY_TASK_IGNORE_RESULT = True
+# A worker process keeps its database connection across tasks (Celery's Django fixup closes it
+# only every this many tasks, instead of around every task); a connection that failed or is
+# older than CONN_MAX_AGE is closed after its task (config/celery.py).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # A web request that queues work while the broker is down waits at most about two seconds,
 # then goes on; the sweeper publishes the work later (dsar.queue).
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)

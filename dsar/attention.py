@@ -159,9 +159,34 @@ class AttentionCounts:
 
 
 def attention_counts(*, today: dt.date | None = None) -> AttentionCounts:
-    """How many open cases need attention, in all and per reason (one query)."""
+    """How many open cases need attention, in all and per reason (one query).
+
+    Only cases that can need attention are counted: the open ones, and of the closed ones
+    those with an unacknowledged failed email or a new opt-in after an objection (the reasons
+    of ``ANY_STATE``), found through their own small sets, so the query does not grow with
+    the closed cases of past years.
+    """
     conditions = _conditions(today or timezone.localdate())
-    counts = Case.objects.aggregate(
+    candidates = (
+        Case.objects.filter(status__in=sorted(OPEN_STATUSES))
+        .order_by()
+        .values("pk")
+        .union(
+            EmailDelivery.objects.filter(
+                state__in=FAILED_DELIVERY_STATES, acknowledged_at__isnull=True
+            )
+            .order_by()
+            .values("case_id"),
+            Case.objects.filter(
+                reference__in=SuppressionEntry.objects.filter(
+                    consent_found_at__isnull=False, lifted_at__isnull=True
+                ).values("reference")
+            )
+            .order_by()
+            .values("pk"),
+        )
+    )
+    counts = Case.objects.filter(pk__in=candidates).aggregate(
         total=Count("pk", filter=_any(conditions)),
         **{
             reason.value: Count("pk", filter=_open(condition, reason))

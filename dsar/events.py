@@ -8,6 +8,7 @@ log outside the database, so that a deleted last event is found too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from django.db import transaction
@@ -25,24 +26,44 @@ def staff_actor(username: str) -> str:
     return f"staff:{username}"
 
 
+class Unknown(Enum):
+    """``append_event``'s default: the last event is read from the database."""
+
+    UNKNOWN = "unknown"
+
+
+UNKNOWN = Unknown.UNKNOWN
+
+
 def append_event(
-    case: Case, *, actor: str, action: str, data: dict[str, Any] | None = None
+    case: Case,
+    *,
+    actor: str,
+    action: str,
+    data: dict[str, Any] | None = None,
+    after: Event | Unknown | None = UNKNOWN,
 ) -> Event:
     """Append one event to the case's chain.
 
     The caller holds the case row locked (``select_for_update``) inside a transaction, so two
-    writers cannot both read the same last link.
+    writers cannot both read the same last link. A caller that knows the last link passes it
+    as ``after`` (``None`` for a case created in this transaction, which has no event yet),
+    which saves reading it; the event is the same either way.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("append_event must run inside a transaction holding the case lock")
-    last = Event.objects.filter(case=case).order_by("-seq").values("seq", "hash").first()
+    last: tuple[int, str] | None
+    if isinstance(after, Unknown):
+        last = Event.objects.filter(case=case).order_by("-seq").values_list("seq", "hash").first()
+    else:
+        last = None if after is None else (after.seq, after.hash)
     event = Event(
         case=case,
-        seq=(last["seq"] + 1) if last else 1,
+        seq=(last[0] + 1) if last else 1,
         actor=actor,
         action=action,
         data=data or {},
-        prev_hash=last["hash"] if last else GENESIS_HASH,
+        prev_hash=last[1] if last else GENESIS_HASH,
         key_id=current(Purpose.AUDIT).id,
     )
     event.hash = event.compute_hash()

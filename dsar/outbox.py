@@ -73,9 +73,14 @@ def queue_email(
     """Record an email to send (to the case's person, or to ``to_other``) and wake a worker once
     the caller's transaction commits. ``kind`` names its composer in ``dsar.emails``."""
     delivery = EmailDelivery.objects.create(
-        case=case, kind=kind, to_other=to_other, args=args or {}, subject=subject
+        case=case,
+        kind=kind,
+        to_other=to_other,
+        args=args or {},
+        subject=subject,
+        queued_at=timezone.now(),
     )
-    queue.email_soon(delivery.pk)
+    queue.email_soon(delivery.pk, marked=True)
     return delivery
 
 

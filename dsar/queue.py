@@ -29,11 +29,27 @@ EMAIL_TASK = "dsar.tasks.send_email_task"
 JOB_TASK = "dsar.tasks.run_job_task"
 
 
-def _publish(model: type[models.Model], task_name: str, pk: int, countdown: float | None) -> bool:
-    """Send the task now; record when, so the sweeper knows it was queued. False if the broker
-    could not take it (the row stays due and the sweeper tries again)."""
+# On Redis, 0 is the highest of the message priorities (kombu's steps 0, 3, 6, 9) and every task
+# goes out at CELERY_TASK_DEFAULT_PRIORITY (3): a run woken for the slot just handed to it goes
+# out at 0, ahead of every task queued before it.
+AHEAD = 0
+
+
+def _publish(
+    model: type[models.Model],
+    task_name: str,
+    pk: int,
+    countdown: float | None,
+    priority: int | None = None,
+    marked: bool = False,
+) -> bool:
+    """Send the task now; record when, so the sweeper knows it was queued (unless the row was
+    written ``marked`` as queued already). False if the broker could not take it: the row is
+    unmarked, stays due, and the sweeper tries again."""
     try:
         options: dict[str, Any] = {"countdown": countdown} if countdown else {}
+        if priority is not None:
+            options["priority"] = priority
         current_app.tasks[task_name].apply_async(
             (pk,), retry=True, retry_policy=settings.DSAR_PUBLISH_RETRY_POLICY, **options
         )
@@ -45,24 +61,39 @@ def _publish(model: type[models.Model], task_name: str, pk: int, countdown: floa
             pk,
             type(error).__name__,
         )
+        if marked:
+            model._default_manager.filter(pk=pk).update(queued_at=None)
         return False
-    model._default_manager.filter(pk=pk).update(queued_at=timezone.now())
+    if not marked:
+        model._default_manager.filter(pk=pk).update(queued_at=timezone.now())
     return True
 
 
-def _on_commit(model: type[models.Model], task_name: str, pk: int, countdown: float | None) -> None:
+def _on_commit(
+    model: type[models.Model],
+    task_name: str,
+    pk: int,
+    countdown: float | None,
+    priority: int | None = None,
+) -> None:
     # robust: one hook that raises never keeps the others from running.
-    transaction.on_commit(partial(_publish, model, task_name, pk, countdown), robust=True)
+    transaction.on_commit(partial(_publish, model, task_name, pk, countdown, priority), robust=True)
 
 
-def run_soon(run_id: int, *, countdown: float | None = None) -> None:
-    """Wake a worker for this system run once the current transaction commits."""
-    _on_commit(SystemRun, RUN_TASK, run_id, countdown)
+def run_soon(run_id: int, *, countdown: float | None = None, ahead: bool = False) -> None:
+    """Wake a worker for this system run once the current transaction commits; ``ahead`` of
+    the tasks already queued (a run a slot was handed to)."""
+    _on_commit(SystemRun, RUN_TASK, run_id, countdown, AHEAD if ahead else None)
 
 
-def email_soon(delivery_id: int, *, countdown: float | None = None) -> None:
-    """Wake a worker to send this email once the current transaction commits."""
-    _on_commit(EmailDelivery, EMAIL_TASK, delivery_id, countdown)
+def email_soon(delivery_id: int, *, countdown: float | None = None, marked: bool = False) -> None:
+    """Wake a worker to send this email once the current transaction commits. ``marked``: the
+    caller wrote the row with ``queued_at`` set (saving an UPDATE after the commit); should the
+    process die before publishing, the sweeper takes such a row up once it looks lost."""
+    transaction.on_commit(
+        partial(_publish, EmailDelivery, EMAIL_TASK, delivery_id, countdown, None, marked),
+        robust=True,
+    )
 
 
 def job_soon(job_id: int, *, countdown: float | None = None) -> None:

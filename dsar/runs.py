@@ -234,6 +234,7 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
             RunAttempt.objects.filter(run=run, state=AttemptState.IN_FLIGHT).update(
                 state=AttemptState.INTERRUPTED, finished_at=now
             )
+            release_slot(run)  # one handed over to it while it waited
             return Claim(reason="done")
         if run.status == RunStatus.PENDING and run.not_before and run.not_before > now:
             return Claim(reason="not_due")
@@ -246,6 +247,11 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
             run.queued_at = None
             run.not_before = None
             run.save(update_fields=["queued_at", "not_before"])
+            logger.info(
+                "run waits for one of its system's %s slots",
+                system.max_concurrency,
+                extra={"run_id": run.pk},
+            )
             return Claim(reason="no_slot")
         if run.status == RunStatus.RUNNING:
             RunAttempt.objects.filter(run=run, state=AttemptState.IN_FLIGHT).update(
@@ -261,12 +267,22 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
         return Claim(attempt_id=attempt.pk)
 
 
-def hand_over_slot(system_id: int) -> None:
-    """A run of this system left RUNNING: wake the one that has waited longest for a slot
-    (once the caller's transaction commits)."""
+# How long a slot handed over stays reserved for the run woken to take it: long enough for its
+# task to come through a busy queue; if it does not, the slot lapses to whoever asks next.
+HAND_OVER_LEASE_SECONDS = 60.0
+
+
+def hand_over_slot(system: DataSystem) -> None:
+    """A run of this system left RUNNING: the run that has waited longest for a slot gets the
+    freed one, and is woken once the caller's transaction commits, its task ahead of those
+    already queued.
+
+    With Redis the slot is reserved for it at once (taken in its name), so that a run whose
+    task comes first, one queued later, cannot take it: the waiting run keeps its place.
+    """
     waiting = (
         SystemRun.objects.filter(
-            system_id=system_id,
+            system_id=system.pk,
             status=RunStatus.PENDING,
             queued_at__isnull=True,
             not_before__isnull=True,
@@ -275,8 +291,16 @@ def hand_over_slot(system_id: int) -> None:
         .values_list("pk", flat=True)
         .first()
     )
-    if waiting is not None:
-        queue.run_soon(waiting)
+    if waiting is None:
+        return
+    if settings.REDIS_URL:
+        budgets().acquire(
+            _slot_key(system.pk),
+            limit=system.max_concurrency,
+            lease_s=HAND_OVER_LEASE_SECONDS,
+            holder=_holder(waiting),
+        )
+    queue.run_soon(waiting, ahead=True)
 
 
 def _capped(seconds: float) -> float:
@@ -609,7 +633,7 @@ def _reschedule(run: SystemRun, attempt_id: int, state: str, *, wait: float) -> 
             release_slot(run)
             if wait <= settings.DSAR["MAX_COUNTDOWN_SECONDS"]:
                 queue.run_soon(run.pk, countdown=wait or None)
-            hand_over_slot(run.system_id)
+            hand_over_slot(run.system)
 
 
 def _record_error(

@@ -19,8 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import manual, queue, redactions, runs
+from .closings import count_closing
 from .deadlines import due_date_for
-from .events import SUBJECT, SYSTEM, append_event
+from .events import SUBJECT, SYSTEM, UNKNOWN, Unknown, append_event
 from .manual import ManualResult
 from .models import (
     REASONS_NEEDING_A_NOTE,
@@ -31,6 +32,7 @@ from .models import (
     ChangeDecision,
     DeliveryState,
     EmailDelivery,
+    Event,
     Job,
     JobKind,
     LegalBasis,
@@ -41,7 +43,6 @@ from .models import (
     ProcessingActivity,
     RectificationField,
     Redaction,
-    ReferenceCounter,
     RejectionReason,
     RetentionRule,
     RunAttempt,
@@ -51,6 +52,7 @@ from .models import (
     Verification,
 )
 from .outbox import cancel_pending, queue_email
+from .references import next_reference
 
 S = CaseStatus
 
@@ -147,6 +149,8 @@ def _move(
         case.closed_at = now
         fields.append("closed_at")
     case.save(update_fields=fields)
+    if to == S.COMPLETED:
+        count_closing(case)
     append_event(
         case, actor=actor, action=action, data={"from": previous, "to": to, **(data or {})}
     )
@@ -180,13 +184,6 @@ def _add_job(
         queue.job_soon(job.pk, countdown=wait if wait > 0 else None)
 
 
-def _next_reference(year: int) -> str:
-    counter, _ = ReferenceCounter.objects.select_for_update().get_or_create(year=year)
-    counter.last += 1
-    counter.save(update_fields=["last"])
-    return f"DSAR-{year}-{counter.last:06d}"
-
-
 def submit_case(
     *,
     case_type: str,
@@ -204,7 +201,7 @@ def submit_case(
         raise ValueError(f"unknown request type {case_type!r}")
     with transaction.atomic():
         case = Case.objects.create(
-            reference=_next_reference(timezone.localdate(now).year),
+            reference=next_reference(timezone.localdate(now).year),
             type=case_type,
             email=email,
             name=name,
@@ -215,18 +212,19 @@ def submit_case(
             received_at=now,
             due_date=due_date_for(now),
         )
-        append_event(
+        submitted = append_event(
             case,
             actor=SUBJECT,
             action="submitted",
             data={"type": case_type, "language": language, "due_date": case.due_date.isoformat()},
+            after=None,
         )
-        _note_marketing_objection(case)
+        _note_marketing_objection(case, after=submitted)
         queue_email(case, "verification")
     return case
 
 
-def _note_marketing_objection(case: Case) -> None:
+def _note_marketing_objection(case: Case, *, after: Event | Unknown | None = UNKNOWN) -> None:
     """A new request from someone who objected to direct marketing: the case says so from
     the start, whichever way it came in (form, API, staff's intake), so that nobody
     subscribes them again while working it."""
@@ -239,6 +237,7 @@ def _note_marketing_objection(case: Case) -> None:
             actor=SYSTEM,
             action="marketing_objection_on_record",
             data={"since": entry.created_at.date().isoformat(), "reference": entry.reference},
+            after=after,
         )
 
 
@@ -817,7 +816,7 @@ def finish_run(report: runs.RunReport) -> None:
         elif report.kind in NOTIFIED_OUTCOMES:
             _notify_recipients(case, run)
         runs.release_slot(run)
-        runs.hand_over_slot(run.system_id)
+        runs.hand_over_slot(run.system)
         _settle(case, actor=SYSTEM)
 
 
@@ -1136,7 +1135,7 @@ def record_request(
     }
     with transaction.atomic():
         case = Case.objects.create(
-            reference=_next_reference(timezone.localdate(received_at).year),
+            reference=next_reference(timezone.localdate(received_at).year),
             type=case_type,
             email=email,
             name=name,
@@ -1147,7 +1146,7 @@ def record_request(
             received_at=received_at,
             due_date=due_date_for(received_at),
         )
-        append_event(
+        submitted = append_event(
             case,
             actor=actor,
             action="submitted",
@@ -1157,8 +1156,9 @@ def record_request(
                 "due_date": case.due_date.isoformat(),
                 "channel": channel,
             },
+            after=None,
         )
-        _note_marketing_objection(case)
+        _note_marketing_objection(case, after=submitted)
         if not identity_checked:
             queue_email(case, "verification")
             return case

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from dsar.events import SUBJECT, append_event
-from dsar.models import CaseStatus, RectificationChange
+from dsar.models import Case, CaseStatus, RectificationChange
 from tests.factories import CaseFactory, DataSystemFactory
 
 pytestmark = pytest.mark.django_db
@@ -442,3 +443,49 @@ def test_every_model_in_the_german_admin_has_its_own_plural_name() -> None:
     with translation.override("de"):
         assert str(Recipient._meta.verbose_name_plural) == "Empfänger"
         assert str(RetentionRule._meta.verbose_name_plural) == "gesetzliche Aufbewahrungsfristen"
+
+
+def found(admin_client, term: str) -> set[str]:
+    response = admin_client.get(reverse("admin:dsar_case_changelist"), {"q": term})
+    assert response.status_code == 200
+    return {case.email for case in response.context["cl"].result_list}
+
+
+def test_search_finds_a_whole_email_address_in_any_case_and_part_of_one_by_its_part(
+    admin_client,
+) -> None:
+    for email in ("Ada.Lovelace@Example.com", "grace.ada.lovelace@example.com", "bob@example.org"):
+        CaseFactory(email=email)
+
+    assert found(admin_client, "ada.lovelace@example.com") == {"Ada.Lovelace@Example.com"}
+    assert found(admin_client, " ADA.LOVELACE@EXAMPLE.COM ") == {"Ada.Lovelace@Example.com"}
+    assert found(admin_client, "lovelace") == {
+        "Ada.Lovelace@Example.com",
+        "grace.ada.lovelace@example.com",
+    }
+    assert found(admin_client, "example.org") == {"bob@example.org"}
+
+
+def plan(sql: str, params: tuple) -> str:
+    """PostgreSQL's plan for the query, with sequential scans made as dear as possible, so
+    that an index that fits the query is the one chosen."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's indexes")
+def test_the_queues_order_and_the_searches_are_read_from_indexes(rf, admin_user) -> None:
+    CaseFactory.create_batch(3)
+    case_admin = admin.site._registry[Case]
+    request = rf.get("/")
+    request.user = admin_user
+    queue = Case.objects.order_by(*case_admin.get_ordering(request))[:50]
+    exact, _ = case_admin.get_search_results(request, Case.objects.all(), "a@example.com")
+    partial, _ = case_admin.get_search_results(request, Case.objects.all(), "lovelace")
+
+    assert "case_queue_order" in plan(*queue.query.sql_with_params())
+    assert "case_email_upper" in plan(*exact.query.sql_with_params())
+    partial_plan = plan(*partial.query.sql_with_params())
+    assert all(f"case_{column}_trgm" in partial_plan for column in ("email", "name", "reference"))

@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from dsar import downloads
+from dsar import csvsafe, downloads
 from dsar.deliverables.export_zip import build_export_zip
 from dsar.housekeeping import delete_expired_artifacts
 from dsar.models import Artifact, ArtifactKind, CaseStatus, LegalBasis, ProcessingActivity
@@ -112,6 +112,74 @@ HOSTILE = {
     "phone": "+44 20 7946 0000",
     "name": "Zoë Ünal",
 }
+
+
+def test_the_zip_csv_and_json_are_byte_for_byte_what_writing_with_every_column_known_gives(
+    media: Path,
+) -> None:
+    # Columns that appear only in later records, a nested value, a formula, a line break,
+    # categories interleaved: the files must not change for being written in one pass.
+    records = [
+        ("contact", {"email": "ada@example.com"}),
+        ("notes", {"body": 'Met at, "the" fair\r\nsecond line'}),
+        ("contact", {"email": "=HYPERLINK(1)", "phone": "+44 20", "tags": ["a", "b"]}),
+        ("notes", {"extra": 1, "body": ""}),
+        ("contact", {"company": "Analytical Engines", "email": None}),
+    ]
+    case = CaseFactory(status=CaseStatus.COMPLETED)
+    export_run(case, media, "crm", records)
+    target = media / "export.zip"
+
+    build_export_zip(case, target)
+
+    expected_csv = {}
+    for category in ("contact", "notes"):
+        rows = [record for c, record in records if c == category]
+        columns = list(dict.fromkeys(key for record in rows for key in record))
+        out = io.StringIO(newline="")
+        writer = csvsafe.start_dict(out, columns, extrasaction="ignore")
+        writer.writeheader()
+        for record in rows:
+            writer.writerow(
+                {k: v if isinstance(v, str) else json.dumps(v) for k, v in record.items()}
+            )
+        expected_csv[category] = out.getvalue()
+    expected_json = (
+        json.dumps({"system": "Crm", "counts": {"contact": 3, "notes": 2}})[:-1]
+        + ', "records": ['
+        + ",".join("\n" + json.dumps({"category": c, "record": r}) for c, r in records)
+        + "\n]}\n"
+    )
+    with zipfile.ZipFile(target) as zf:
+        assert zf.read("crm/contact.csv").decode() == expected_csv["contact"]
+        assert zf.read("crm/notes.csv").decode() == expected_csv["notes"]
+        assert zf.read("crm/crm.json").decode() == expected_json
+        manifest = json.loads(zf.read("manifest.json"))
+    assert [entry["file"] for entry in manifest["files"]][:3] == [
+        "crm/crm.json",
+        "crm/contact.csv",
+        "crm/notes.csv",
+    ]
+
+
+def test_the_zip_reads_each_run_file_once(media: Path, monkeypatch) -> None:
+    case = CaseFactory(status=CaseStatus.COMPLETED)
+    run = export_run(
+        case, media, "crm", [("contact", {"n": n}) for n in range(5)] + [("notes", {"n": 9})]
+    )
+    opened: list[str] = []
+    real_open = Path.open
+
+    def counting_open(self: Path, *args, **kwargs):
+        if self.name == Path(run.result_file).name:
+            opened.append(self.name)
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", counting_open)
+
+    build_export_zip(case, media / "export.zip")
+
+    assert opened == ["crm.jsonl"]
 
 
 def test_every_csv_cell_of_the_zip_is_neutralised_and_the_json_keeps_the_raw_values(

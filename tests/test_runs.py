@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from dsar import transitions
 from dsar.manual import ManualResult, ManualResultInvalid
-from dsar.models import CaseStatus, ManualTask, RectificationChange, RunStatus, SystemRun
-from dsar.runs import claim_run, release_slot
+from dsar.models import Case, CaseStatus, ManualTask, RectificationChange, RunStatus, SystemRun
+from dsar.runs import claim_run, hand_over_slot, release_slot
 from dsar.tasks import run_system_task
 from dsar.tokens import issue_verification
 from tests.factories import CaseFactory, DataSystemFactory, SystemRunFactory
@@ -51,6 +51,42 @@ def test_a_system_serves_at_most_its_bound_of_runs_at_once() -> None:
     SystemRun.objects.filter(pk=runs[0].pk).update(status=RunStatus.SUCCEEDED)
     release_slot(runs[0])  # what finishing a run does
     assert claim_run(runs[2].pk).claimed
+
+
+def test_a_freed_slot_goes_to_the_run_that_waited_not_to_one_whose_task_comes_first(
+    django_capture_on_commit_callbacks,
+) -> None:
+    system = DataSystemFactory(max_concurrency=1)
+    running, waiting, later = (SystemRunFactory(system=system) for _ in range(3))
+    assert claim_run(running.pk).claimed
+    assert claim_run(waiting.pk).reason == "no_slot"
+
+    with django_capture_on_commit_callbacks(execute=False) as woken:
+        SystemRun.objects.filter(pk=running.pk).update(status=RunStatus.SUCCEEDED)
+        release_slot(running)
+        hand_over_slot(system)  # what finishing a run does
+
+    assert len(woken) == 1  # the waiting run's task, once the finish commits
+    # The later run's task reaches a worker first, but the slot is the waiting run's.
+    assert claim_run(later.pk).reason == "no_slot"
+    assert claim_run(waiting.pk).claimed
+
+
+def test_a_slot_handed_to_a_run_whose_case_closed_meanwhile_goes_to_the_next_at_once(
+    django_capture_on_commit_callbacks,
+) -> None:
+    system = DataSystemFactory(max_concurrency=1)
+    running, waiting, later = (SystemRunFactory(system=system) for _ in range(3))
+    assert claim_run(running.pk).claimed
+    assert claim_run(waiting.pk).reason == "no_slot"
+    with django_capture_on_commit_callbacks(execute=False):
+        SystemRun.objects.filter(pk=running.pk).update(status=RunStatus.SUCCEEDED)
+        release_slot(running)
+        hand_over_slot(system)
+    Case.objects.filter(pk=waiting.case_id).update(status=CaseStatus.CANCELLED)
+
+    assert claim_run(waiting.pk).reason == "done"
+    assert claim_run(later.pk).claimed
 
 
 def test_access_is_verified_straight_into_processing_with_a_run_per_enabled_system(

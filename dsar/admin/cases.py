@@ -12,8 +12,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, TextField
+from django.core.validators import validate_email
+from django.db.models import QuerySet, TextField
 from django.forms import BaseInlineFormSet, Textarea
 from django.http import (
     FileResponse,
@@ -34,7 +36,15 @@ from .. import transitions
 from ..admin_actions import ACTIONS, ACTIONS_BY_KEY, CaseAction
 from ..attention import case_attention_reasons, cases_with_attention
 from ..events import record_event, staff_actor
-from ..models import OPEN_STATUSES, Artifact, Case, CaseStatus, CaseType, RectificationChange
+from ..models import (
+    CLOSED_FIRST_LAST,
+    OPEN_STATUSES,
+    Artifact,
+    Case,
+    CaseStatus,
+    CaseType,
+    RectificationChange,
+)
 from .case_page import case_page, how_received, how_verified
 from .filters import AssigneeFilter, DaysLeftFilter, NeedsAttentionFilter, OpenFilter
 from .intake import intake_view
@@ -86,6 +96,14 @@ class RectificationChangeInline(admin.TabularInline[RectificationChange, Case]):
         return allowed and (obj is None or obj.type == CaseType.RECTIFICATION)
 
 
+def _is_email_address(term: str) -> bool:
+    try:
+        validate_email(term)
+    except ValidationError:
+        return False
+    return True
+
+
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin[Case]):
     list_display = (
@@ -118,9 +136,20 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         return cases_with_attention(super().get_queryset(request).select_related("assignee"))
 
     def get_ordering(self, request: HttpRequest) -> Any:
-        # Open cases first, the most urgent on top; closed ones after them.
-        closed = ExpressionWrapper(~Q(status__in=OPEN_STATUSES), output_field=BooleanField())
-        return [closed.asc(), "due_date", "id"]
+        # Open cases first, the most urgent on top; closed ones after them (the index
+        # case_queue_order holds this order).
+        return [CLOSED_FIRST_LAST.asc(), "due_date", "id"]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Case], search_term: str
+    ) -> tuple[QuerySet[Case], bool]:
+        """A whole email address is looked up as one (UPPER(email) = …, from the index
+        case_email_upper); anything else is found in a part of the reference, the address or
+        the name (on PostgreSQL from the trigram indexes of migration 0021)."""
+        term = search_term.strip()
+        if _is_email_address(term):
+            return queryset.filter(email__iexact=term), False
+        return super().get_search_results(request, queryset, search_term)
 
     # --- The queue's columns -----------------------------------------------------------------
 

@@ -5,14 +5,19 @@ redacted to protect other people: ``dsar.redactions``) and one CSV file per cate
 (spreadsheet-safe: ``dsar.csvsafe``);
 the Art. 15 information as JSON; a README in the person's language; and a manifest listing every
 file with its SHA-256 and record count. Records flow from the runs' JSON-lines files straight
-into the archive, so memory stays bounded however much data a person has.
+into the archive, so memory stays bounded however much data a person has: each run's file is
+read once (parsed and redacted once per record), its records and CSV rows held in temporary
+files until their counts and columns are known.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -164,6 +169,81 @@ def _export_runs(case: Case, *, portable_only: bool) -> list[tuple[SystemRun, se
     return [(run, None) for run in runs]
 
 
+class _CategoryRows:
+    """One category's CSV rows, held in a temporary file until every column is known.
+
+    A row is written with the columns known when it came, new columns always after the known
+    ones; the file in the archive gets the header of all the columns, and each row the empty
+    cells of the columns that came after it, exactly as ``csv.DictWriter`` would have written
+    it knowing every column from the start.
+    """
+
+    def __init__(self) -> None:
+        self.columns: dict[str, None] = {}
+        self.count = 0
+        # Open until ``close``, once the archive holds the rows.
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115
+        self._writer = csvsafe.Writer(self._file)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.columns.update(dict.fromkeys(record))
+        flat = _flatten(record)
+        self._writer.writerow([flat.get(name, "") for name in self.columns])
+        self.count += 1
+
+    def write_to(self, out: io.TextIOWrapper) -> None:
+        names = list(self.columns)
+        csvsafe.start(out).writerow(names)
+        plain = csv.writer(out, quoting=csv.QUOTE_ALL)
+        self._file.seek(0)
+        for row in csv.reader(self._file):
+            # The cells were made safe on the way in (csvsafe); only empty ones are added.
+            plain.writerow(row + [""] * (len(names) - len(row)))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _write_system(
+    archive: _Archive, run: SystemRun, categories: set[str] | None, files: set[str]
+) -> int:
+    """The system's JSON file and one CSV per category, from one pass over the run's records;
+    the number of records written."""
+    key = run.system.key
+    rows: dict[str, _CategoryRows] = {}
+    try:
+        # The JSON file's counts come first but are known only at the end: the records go to
+        # a temporary file on the way, then into the archive after the counts.
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as records:
+            first = True
+            for category, record in _records(run):
+                if categories is not None and category not in categories:
+                    continue
+                if category not in rows:
+                    rows[category] = _CategoryRows()
+                rows[category].add(record)
+                if isinstance(record.get("file"), str):
+                    files.add(record["file"])
+                records.write("" if first else ",")
+                records.write("\n" + json.dumps({"category": category, "record": record}))
+                first = False
+            counts = {category: each.count for category, each in rows.items()}
+            system_records = sum(counts.values())
+            with archive.text_file(f"{key}/{key}.json", records=system_records) as out:
+                out.write(json.dumps({"system": run.system.name, "counts": counts})[:-1])
+                out.write(', "records": [')
+                records.seek(0)
+                shutil.copyfileobj(records, out, 1 << 16)
+                out.write("\n]}\n")
+        for category, each in rows.items():
+            with archive.text_file(f"{key}/{category}.csv", records=each.count) as out:
+                each.write_to(out)
+    finally:
+        for each in rows.values():
+            each.close()
+    return system_records
+
+
 def build_export_zip(case: Case, target: Path, *, portable_only: bool = False) -> ZipSummary:
     """Write the case's export to ``target``; for portability only what the person provided."""
     total = 0
@@ -172,39 +252,9 @@ def build_export_zip(case: Case, target: Path, *, portable_only: bool = False) -
         referenced: dict[int, set[str]] = {}
         in_file: dict[int, int] = {}
         for run, categories in _export_runs(case, portable_only=portable_only):
-            key = run.system.key
-            counts: dict[str, int] = {}
-            columns: dict[str, dict[str, None]] = {}
-            files = referenced.setdefault(run.pk, set())
-            # First pass: the columns of each category's CSV (keys only, never the records).
-            for category, record in _records(run):
-                if categories is not None and category not in categories:
-                    continue
-                counts[category] = counts.get(category, 0) + 1
-                columns.setdefault(category, {}).update(dict.fromkeys(record))
-                if isinstance(record.get("file"), str):
-                    files.add(record["file"])
-            system_records = sum(counts.values())
-            total += system_records
-            in_file[run.pk] = system_records
-            with archive.text_file(f"{key}/{key}.json", records=system_records) as out:
-                out.write(json.dumps({"system": run.system.name, "counts": counts})[:-1])
-                out.write(', "records": [')
-                first = True
-                for category, record in _records(run):
-                    if categories is not None and category not in categories:
-                        continue
-                    out.write("" if first else ",")
-                    out.write("\n" + json.dumps({"category": category, "record": record}))
-                    first = False
-                out.write("\n]}\n")
-            for category, names in columns.items():
-                with archive.text_file(f"{key}/{category}.csv", records=counts[category]) as out:
-                    writer = csvsafe.start_dict(out, list(names), extrasaction="ignore")
-                    writer.writeheader()
-                    for row_category, record in _records(run):
-                        if row_category == category:
-                            writer.writerow(_flatten(record))
+            records = _write_system(archive, run, categories, referenced.setdefault(run.pk, set()))
+            total += records
+            in_file[run.pk] = records
         attached = 0
         for run, _categories in _export_runs(case, portable_only=portable_only):
             attached += _attach_found_files(archive, run, referenced.get(run.pk, set()))

@@ -18,13 +18,13 @@ from django.utils.functional import Promise
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
-from django_ratelimit.core import is_ratelimited
 
-from .. import outcomes, transitions
+from .. import outcomes, ratelimit, transitions
 from ..audit import record_refusal
 from ..events import SUBJECT
 from ..forms import InformationForm, RequestForm
 from ..models import Case, CaseStatus
+from ..ratelimit import client_address_limit
 from ..tokens import case_for_status_key, find_verification, status_key
 
 
@@ -95,13 +95,11 @@ def person_state(case: Case) -> PersonState:
     return PERSON_STATES[case.status]
 
 
-_SUBMITTED_KEY = "dsar_submitted_reference"
-
-
-def _limited(request: HttpRequest, *, group: str, key: str | object, rate: str) -> bool:
-    return bool(
-        is_ratelimited(request, group=group, key=key, rate=rate, method="POST", increment=True)
-    )
+# The reference the "submitted" page shows, in a signed cookie rather than the session: a
+# session would cost the form a database transaction of its own.
+_SUBMITTED_COOKIE = "dsar_submitted"
+_SUBMITTED_SALT = "dsar.views.public.submitted"
+_SUBMITTED_MAX_AGE = 3600
 
 
 def _too_many(request: HttpRequest) -> HttpResponse:
@@ -112,18 +110,22 @@ def _too_many(request: HttpRequest) -> HttpResponse:
 def request_form(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "dsar/request_form.html", {"form": RequestForm()})
-    if _limited(request, group="dsar.submit.ip", key="ip", rate=settings.DSAR["RATE_PER_IP"]):
-        return _too_many(request)
+    by_address = client_address_limit(
+        request, group="dsar.submit.ip", rate=settings.DSAR["RATE_PER_IP"]
+    )
     form = RequestForm(request.POST)
     if not form.is_valid():
+        if ratelimit.exceeded(request, [by_address]):
+            return _too_many(request)
         return render(request, "dsar/request_form.html", {"form": form}, status=400)
-    email = form.cleaned_data["email"].lower()
-    if _limited(
-        request,
+    # Both limits in one round trip; the address's first, so that a refused POST does not
+    # count against the email address (as when the address was checked before the form).
+    by_email = ratelimit.Limit(
         group="dsar.submit.email",
-        key=lambda _group, _request: email,
+        value=form.cleaned_data["email"].lower(),
         rate=settings.DSAR["RATE_PER_EMAIL"],
-    ):
+    )
+    if ratelimit.exceeded(request, [by_address, by_email]):
         return _too_many(request)
     case = transitions.submit_case(
         case_type=form.cleaned_data["request_type"],
@@ -135,8 +137,17 @@ def request_form(request: HttpRequest) -> HttpResponse:
         language=get_language() or settings.LANGUAGE_CODE,
     )
     # The same page whoever asked: it says nothing about whether we hold data on the address.
-    request.session[_SUBMITTED_KEY] = case.reference
-    return redirect("dsar:submitted")
+    response = redirect("dsar:submitted")
+    response.set_signed_cookie(
+        _SUBMITTED_COOKIE,
+        case.reference,
+        salt=_SUBMITTED_SALT,
+        max_age=_SUBMITTED_MAX_AGE,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
 
 
 def submitted(request: HttpRequest) -> HttpResponse:
@@ -144,7 +155,9 @@ def submitted(request: HttpRequest) -> HttpResponse:
         request,
         "dsar/submitted.html",
         {
-            "reference": request.session.get(_SUBMITTED_KEY, ""),
+            "reference": request.get_signed_cookie(
+                _SUBMITTED_COOKIE, default="", salt=_SUBMITTED_SALT, max_age=_SUBMITTED_MAX_AGE
+            ),
             "hours": settings.DSAR["VERIFICATION_TTL_HOURS"],
             "focus_main": True,
         },
@@ -196,7 +209,10 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 def resend(request: HttpRequest, token: str) -> HttpResponse:
     """Send a new email for the case behind a used or expired link, to the case's own address."""
-    if _limited(request, group="dsar.resend.ip", key="ip", rate=settings.DSAR["RATE_PER_IP"]):
+    by_address = client_address_limit(
+        request, group="dsar.resend.ip", rate=settings.DSAR["RATE_PER_IP"]
+    )
+    if ratelimit.exceeded(request, [by_address]):
         return _too_many(request)
     verification = find_verification(token)
     if verification is None:

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dsar', '0019_address_fields'),
+        ('dsar', '0021_search_trigrams'),
     ]
 
     operations = [

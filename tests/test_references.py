@@ -1,0 +1,72 @@
+"""Case references: unique under concurrent submissions, and no submission waits for another's
+transaction (PostgreSQL numbers them from a sequence, not a locked counter row)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection, transaction
+
+from dsar import transitions
+from dsar.models import Case
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the sequence is PostgreSQL's"
+)
+
+
+def submit(n: int) -> str:
+    try:
+        case = transitions.submit_case(
+            case_type="access", email=f"p{n}@example.com", name="P", language="en"
+        )
+        return case.reference
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_references_stay_unique_when_many_people_submit_at_once() -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        references = list(pool.map(submit, range(80)))
+
+    assert len(set(references)) == 80
+    assert all(re.fullmatch(r"DSAR-\d{4}-\d{6,}", ref) for ref in references)
+    assert set(Case.objects.values_list("reference", flat=True)) == set(references)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_does_not_wait_for_another_submission_still_in_its_transaction() -> None:
+    first_saved = threading.Event()
+    release = threading.Event()
+    first: list[str] = []
+
+    def slow_submission() -> None:
+        try:
+            with transaction.atomic():
+                first.append(
+                    transitions.submit_case(
+                        case_type="access", email="slow@example.com", name="S", language="en"
+                    ).reference
+                )
+                first_saved.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    slow = threading.Thread(target=slow_submission)
+    slow.start()
+    try:
+        assert first_saved.wait(timeout=30)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # With a counter row locked by the first transaction, this would wait for it.
+            second = pool.submit(submit, 2).result(timeout=10)
+    finally:
+        release.set()
+        slow.join(timeout=30)
+
+    assert second != first[0]
+    assert Case.objects.filter(reference__in=[first[0], second]).count() == 2
