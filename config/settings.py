@@ -264,6 +264,10 @@ else:
     if EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
         _make_dirs(OUTBOX_DIR)
 ANYMAIL = env.json("ANYMAIL") if env.str("ANYMAIL", default="") else {}
+# Mailgun signs its tracking webhook (/anymail/mailgun/tracking/, dsar.webhooks) with this key;
+# the route answers 404 without it. It may also be given inside ANYMAIL.
+if env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""):
+    ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = env.str("MAILGUN_WEBHOOK_SIGNING_KEY")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="privacy@dsar-desk.example.com")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -421,6 +425,7 @@ _OWN_SECRETS = {
     "REDIS_URL",
     "EMAIL_URL",
     "ANYMAIL",
+    "MAILGUN_WEBHOOK_SIGNING_KEY",
     "CELERY_BROKER_URL",
     "CELERY_RESULT_BACKEND",
     "DSAR_AUDIT_KEYS",
