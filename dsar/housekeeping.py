@@ -48,8 +48,12 @@ logger = logging.getLogger(__name__)
 S = CaseStatus
 
 # A message published this long ago may still be queued behind others; when the broker's
-# queue is empty, anything published longer ago than LOST_AFTER was lost (a broker restart).
-LOST_AFTER_SECONDS = 30.0
+# queue is empty, anything published longer ago than LOST_AFTER and still not taken was lost (a
+# broker restart). With the queue empty, a message not yet taken can only be one a worker holds
+# for a moment before it starts; publishing it again costs a task that finds the row taken. So
+# LOST_AFTER is short: work lost in a restart goes out again at the first sweep after it, not
+# one interval later.
+LOST_AFTER_SECONDS = 10.0
 
 
 def _broker_queue_size() -> int | None:

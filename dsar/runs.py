@@ -42,7 +42,7 @@ from connectors.base import (
     RateLimited,
     journaling,
 )
-from connectors.budget import BudgetStore, budget_store
+from connectors.budget import BudgetStore, BudgetUnavailable, budget_store
 from connectors.http import HttpConnector
 from connectors.manual.connector import ManualConnector
 from connectors.registry import get_connector_class
@@ -126,8 +126,13 @@ def _take_slot(system: DataSystem, run: SystemRun, *, now: dt.datetime) -> bool:
 
 
 def release_slot(run: SystemRun) -> None:
+    """Give the run's slot back early; when Redis does not answer, the slot lapses with its
+    lease instead (recording the run's result must not wait for Redis)."""
     if settings.REDIS_URL:
-        budgets().release(_slot_key(run.system_id), holder=_holder(run.pk))
+        try:
+            budgets().release(_slot_key(run.system_id), holder=_holder(run.pk))
+        except BudgetUnavailable as error:
+            logger.warning("slot of run %s not released: %s", run.pk, error)
 
 
 def action_for(case: Case) -> Action:
@@ -239,7 +244,15 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
             return Claim(reason="not_due")
         # Locking the system row makes the count and the claim one step for all its runs.
         system = DataSystem.objects.select_for_update().get(pk=run.system_id)
-        if not _take_slot(system, run, now=now):
+        try:
+            free = _take_slot(system, run, now=now)
+        except BudgetUnavailable as error:
+            # Redis does not answer: the run stays due a little later, for the sweeper.
+            run.queued_at = None
+            run.not_before = now + dt.timedelta(seconds=error.retry_after)
+            run.save(update_fields=["queued_at", "not_before"])
+            return Claim(reason="not_due")
+        if not free:
             # Wait in line: the run that frees a slot hands it to the longest-waiting run
             # (``hand_over_slot``), so this one keeps its place instead of going to the back of
             # the broker's queue.

@@ -6,10 +6,36 @@ worker and beat processes and the sandboxes over HTTP."""
 from __future__ import annotations
 
 import ast
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from connectors.demo_people import ADA, BEN, CHARLES, GRACE, NORA, OLGA
+from dsar.models import (
+    Artifact,
+    Case,
+    CaseStatus,
+    DataSystem,
+    DeliveryState,
+    DownloadLink,
+    EmailDelivery,
+    Event,
+    RunStatus,
+)
+from tests.conftest import Mailbox, Sandboxes, _database_url, body_text, first_link
+from tests.support import RedisServer, WebProcess, WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "dsar"
+PEOPLE = (ADA, BEN, NORA, GRACE, CHARLES, OLGA)
 
 
 # --- The core untangled -------------------------------------------------------------------------
@@ -125,3 +151,214 @@ def test_no_module_of_the_app_imports_another_that_imports_it_back() -> None:
 def test_the_cycle_check_finds_a_cycle_when_there_is_one() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c"]]
+
+
+# --- Real processes -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def processes(
+    tmp_path: Path,
+    smtp_server: tuple[Mailbox, int],
+    sandboxes: Sandboxes,
+    demo_systems_automated: dict[str, DataSystem],
+) -> Iterator[Callable[..., Any]]:
+    """Starts web (gunicorn) and worker (with beat) processes of the test's own, on the test
+    database and the Redis they are given, as production runs them: production timings unless
+    the test says otherwise, short backoffs. Every process started is stopped afterwards."""
+    _mailbox, smtp_port = smtp_server
+    started: list[WebProcess | WorkerProcess] = []
+    # The answers hold no records for a third-party review: these tests are about faults.
+    DataSystem.objects.update(review_categories=[])
+    base = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    common = {
+        **base,
+        **sandboxes.secrets,
+        "DATABASE_URL": _database_url(),
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DSAR_VAR_DIR": str(tmp_path / "var"),
+        "CELERY_TASK_DEFAULT_QUEUE": "celery",
+        "DSAR_RATE_PER_IP": "1000/h",
+        "DSAR_RATE_PER_EMAIL": "1000/h",
+        "DSAR_EMAIL_BACKOFF_SECONDS": "0.5",
+        "DSAR_JOB_BACKOFF_SECONDS": "0.5",
+        "DSAR_RUN_BACKOFF_SECONDS": "0.2",
+        "DSAR_RUN_BACKOFF_MAX_SECONDS": "2",
+    }
+
+    def start(kind: str, *, redis: RedisServer, site_url: str = "", **env: str) -> Any:
+        full = {**common, "REDIS_URL": redis.url, "SITE_URL": site_url, **env}
+        process: WebProcess | WorkerProcess
+        if kind == "web":
+            process = WebProcess(env=full, log=tmp_path / "web.log")
+        else:
+            process = WorkerProcess(
+                env=full, log=tmp_path / f"worker-{len(started)}.log", beat=True
+            )
+        started.append(process)
+        process.start()
+        return process
+
+    yield start
+    for process in reversed(started):
+        process.stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of the test's own, without persistence: a restart loses every message."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+class Person:
+    """Someone using the public pages of a web process, as a browser would (with its cookie
+    and the form's CSRF token)."""
+
+    def __init__(self, web: WebProcess) -> None:
+        self.http = httpx.Client(base_url=web.url, timeout=60)
+
+    def _token(self, path: str) -> str:
+        page = self.http.get(path)
+        assert page.status_code == 200, page.text[-500:]
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert match, f"no form on {path}"
+        return match.group(1)
+
+    def request_access(self, email: str, name: str) -> httpx.Response:
+        data = {
+            "csrfmiddlewaretoken": self._token("/"),
+            "request_type": "access",
+            "email": email,
+            "name": name,
+        }
+        return self.http.post("/", data=data)
+
+    def confirm(self, link: str) -> httpx.Response:
+        path = httpx.URL(link).path
+        return self.http.post(path, data={"csrfmiddlewaretoken": self._token(path)})
+
+
+def _verification_links(mailbox: Mailbox, email: str, count: int) -> list[str]:
+    messages = mailbox.wait_for(email, count=count, timeout=90)
+    return [first_link(body_text(m), "/verify/") for m in messages if "/verify/" in body_text(m)]
+
+
+def _answered(case: Case) -> bool:
+    """Completed, with its files on disk and the link to them sent to the person."""
+    case.refresh_from_db()
+    if case.status != CaseStatus.COMPLETED:
+        return False
+    files = list(Artifact.objects.filter(case=case))
+    sent = EmailDelivery.objects.filter(case=case, kind="completed", state=DeliveryState.SENT)
+    return (
+        bool(files)
+        and all((Path(settings.MEDIA_ROOT) / f.path).exists() for f in files)
+        and DownloadLink.objects.filter(case=case).exists()
+        and sent.exists()
+    )
+
+
+def _wait_until_answered(cases: list[Case], *, timeout: float) -> float:
+    """Seconds until every case is answered; fails naming those that are not."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if all(_answered(case) for case in cases):
+            return time.monotonic() - start
+        time.sleep(0.5)
+    stuck = {
+        case.reference: (
+            case.status,
+            list(case.runs.values_list("system__key", "status", "attempts", "last_error")),
+            list(case.jobs.values_list("kind", "state", "attempts", "last_error")),
+        )
+        for case in cases
+        if not _answered(case)
+    }
+    raise AssertionError(f"not answered within {timeout} s: {stuck}")
+
+
+# --- A broker that restarts empty ---------------------------------------------------------------
+
+SWEEP_SECONDS = 60.0  # production's
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_a_redis_restart_mid_fan_out_loses_no_case_and_the_pages_answer_during_the_outage(
+    own_redis: RedisServer,
+    processes: Callable[..., Any],
+    sandboxes: Sandboxes,
+    mailbox: Mailbox,
+) -> None:
+    """Redis (without persistence) stops for 15 s while twenty access cases fan out: every
+    queued message, every unacknowledged one and every result is lost. The form and the
+    confirmation posted meanwhile answer as usual; once Redis is back, every case, theirs
+    too, is answered (files and link) within two sweeper intervals, at production timings
+    (the sandboxes answer slowly before the outage, so that it falls mid fan-out)."""
+    for sandbox in sandboxes.http:
+        sandbox.configure(latency_s=0.4)
+    web = processes("web", redis=own_redis)
+    processes("worker", redis=own_redis, site_url=web.url)
+    person = Person(web)
+
+    people = [PEOPLE[n % len(PEOPLE)] for n in range(21)]
+    for someone in people:
+        assert person.request_access(someone.email, someone.name).status_code == 302
+    links: list[str] = []
+    for someone in dict.fromkeys(people):
+        links += _verification_links(mailbox, someone.email, people.count(someone))
+    assert len(links) == 21
+    fan_out, confirmed_in_outage = links[:20], links[20]
+    for link in fan_out:
+        assert person.confirm(link).status_code == 302
+    cases = list(Case.objects.filter(verified_at__isnull=False).order_by("pk"))
+    assert len(cases) == 20
+
+    # In the middle: some systems done, others running, most still waiting.
+    deadline = time.monotonic() + 60
+    while not Case.objects.filter(runs__status=RunStatus.SUCCEEDED).exists():
+        assert time.monotonic() < deadline, "the fan-out never started"
+        time.sleep(0.2)
+    own_redis.kill()
+    outage = time.monotonic()
+    assert Case.objects.filter(
+        verified_at__isnull=False, runs__status__in=[RunStatus.PENDING, RunStatus.RUNNING]
+    ).exists()
+
+    # The pages answer as usual while the broker is down.
+    assert person.confirm(confirmed_in_outage).status_code == 302
+    assert person.request_access(ADA.email, ADA.name).status_code == 302
+    submitted_in_outage = Case.objects.order_by("-pk").first()
+    assert submitted_in_outage is not None
+    assert submitted_in_outage.status == CaseStatus.AWAITING_VERIFICATION
+    for sandbox in sandboxes.http:
+        sandbox.configure(latency_s=0)
+    time.sleep(max(0.0, 15 - (time.monotonic() - outage)))
+    own_redis.start()  # the same port, empty
+    back = timezone.now()
+
+    cases.append(
+        Case.objects.filter(verified_at__isnull=False).exclude(pk__in=[c.pk for c in cases]).get()
+    )
+    took = _wait_until_answered(cases, timeout=2 * SWEEP_SECONDS + 60)
+    sweeps = sorted(
+        round((at - back).total_seconds())
+        for at in Event.objects.filter(actor="system:sweeper").values_list("created_at", flat=True)
+    )
+    assert took <= 2 * SWEEP_SECONDS, f"answered {took:.0f} s after Redis came back: {sweeps}"
+    assert not Event.objects.filter(actor__startswith="staff").exists()
+    assert Event.objects.filter(actor="system:sweeper", action="sweeper_requeued").exists()
+
+    # The request made during the outage gets its email after it, and completes too.
+    deadline = time.monotonic() + 2 * SWEEP_SECONDS
+    while not (new := set(_verification_links(mailbox, ADA.email, 1)) - set(links)):
+        assert time.monotonic() < deadline, "no email for the request made during the outage"
+        time.sleep(0.5)
+    [link] = new
+    assert person.confirm(link).status_code == 302
+    _wait_until_answered([submitted_in_outage], timeout=2 * SWEEP_SECONDS + 30)

@@ -18,7 +18,6 @@ from django.utils.functional import Promise
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
-from django_ratelimit.core import is_ratelimited
 
 from .. import outcomes, transitions
 from ..audit import record_refusal
@@ -26,6 +25,7 @@ from ..events import SUBJECT
 from ..forms import InformationForm, RequestForm
 from ..models import Case, CaseStatus
 from ..tokens import case_for_status_key, find_verification, status_key
+from .limits import limited
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,6 @@ def person_state(case: Case) -> PersonState:
 _SUBMITTED_KEY = "dsar_submitted_reference"
 
 
-def _limited(request: HttpRequest, *, group: str, key: str | object, rate: str) -> bool:
-    return bool(
-        is_ratelimited(request, group=group, key=key, rate=rate, method="POST", increment=True)
-    )
-
-
 def _too_many(request: HttpRequest) -> HttpResponse:
     return render(request, "dsar/rate_limited.html", status=429)
 
@@ -109,13 +103,13 @@ def _too_many(request: HttpRequest) -> HttpResponse:
 def request_form(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "dsar/request_form.html", {"form": RequestForm()})
-    if _limited(request, group="dsar.submit.ip", key="ip", rate=settings.DSAR["RATE_PER_IP"]):
+    if limited(request, group="dsar.submit.ip", key="ip", rate=settings.DSAR["RATE_PER_IP"]):
         return _too_many(request)
     form = RequestForm(request.POST)
     if not form.is_valid():
         return render(request, "dsar/request_form.html", {"form": form}, status=400)
     email = form.cleaned_data["email"].lower()
-    if _limited(
+    if limited(
         request,
         group="dsar.submit.email",
         key=lambda _group, _request: email,
@@ -193,7 +187,7 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 def resend(request: HttpRequest, token: str) -> HttpResponse:
     """Send a new email for the case behind a used or expired link, to the case's own address."""
-    if _limited(request, group="dsar.resend.ip", key="ip", rate=settings.DSAR["RATE_PER_IP"]):
+    if limited(request, group="dsar.resend.ip", key="ip", rate=settings.DSAR["RATE_PER_IP"]):
         return _too_many(request)
     verification = find_verification(token)
     if verification is None:
