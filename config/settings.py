@@ -357,8 +357,8 @@ DSAR = {
     "DOWNLOAD_TTL_DAYS": env.int("DSAR_DOWNLOAD_TTL_DAYS", default=14),
     "DOWNLOAD_MAX": env.int("DSAR_DOWNLOAD_MAX", default=10),
     "DOWNLOAD_CODE_TTL_MINUTES": env.int("DSAR_DOWNLOAD_CODE_TTL_MINUTES", default=15),
-    # Failed attempts (without progress, not counting waits for a rate limit) before a run
-    # gives up and waits for staff.
+    # Failed attempts in a row (without progress, not counting waits for a rate limit) before a
+    # run gives up and waits for staff; an attempt that makes progress starts the count again.
     "RUN_MAX_ATTEMPTS": env.int("DSAR_RUN_MAX_ATTEMPTS", default=10),
     "RUN_BACKOFF_SECONDS": env.float("DSAR_RUN_BACKOFF_SECONDS", default=5.0),
     "RUN_BACKOFF_MAX_SECONDS": env.float("DSAR_RUN_BACKOFF_MAX_SECONDS", default=600.0),

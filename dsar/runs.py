@@ -29,7 +29,6 @@ from typing import IO, Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from connectors.base import (
@@ -370,8 +369,9 @@ class RunProgress:
         self._cursor = dict(cursor)
         state = {"connector": self._cursor, "bytes": self.stream.tell(), "counts": self.sink.counts}
         lease = timezone.now() + dt.timedelta(seconds=settings.DSAR["RUN_LEASE_SECONDS"])
+        # Progress: the failed attempts before it no longer count towards giving up.
         SystemRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
-            cursor=state, lease_until=lease
+            cursor=state, lease_until=lease, failures=0
         )
         if settings.REDIS_URL:  # the system slot lives as long as the run's lease
             budgets().acquire(
@@ -638,7 +638,9 @@ def _record_error(
             outcome={"action": run.action, "kind": OutcomeKind.FAILED},
             error=message,
         )
-    failures = run.failures if advanced else run.failures + 1
+    # Failed attempts in a row: one that made progress starts the count again (its checkpoint
+    # set it to 0), so a long export through a flaky system is not given up piece by piece.
+    failures = 0 if advanced else run.failures + 1
     if failures >= settings.DSAR["RUN_MAX_ATTEMPTS"]:
         return RunReport(
             run_id=run.pk,
@@ -663,7 +665,7 @@ def _record_error(
             error=message,
         )
         SystemRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-            failures=F("failures") + (0 if advanced else 1), last_error=message
+            failures=failures, last_error=message
         )
     _reschedule(
         run, attempt_id, AttemptState.PROGRESSED if advanced else AttemptState.FAILED, wait=delay

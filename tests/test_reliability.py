@@ -19,6 +19,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from connectors.demo_people import ADA, BEN, CHARLES, GRACE, NORA, OLGA
+from connectors.sandboxes import UNLIMITED
+from dsar import transitions
 from dsar.models import (
     Artifact,
     Case,
@@ -30,6 +32,7 @@ from dsar.models import (
     Event,
     RunStatus,
 )
+from dsar.tokens import issue_verification
 from tests.conftest import Mailbox, Sandboxes, _database_url, body_text, first_link
 from tests.support import RedisServer, WebProcess, WorkerProcess
 
@@ -362,3 +365,40 @@ def test_a_redis_restart_mid_fan_out_loses_no_case_and_the_pages_answer_during_t
     [link] = new
     assert person.confirm(link).status_code == 302
     _wait_until_answered([submitted_in_outage], timeout=2 * SWEEP_SECONDS + 30)
+
+
+# --- Systems that fail half their calls -------------------------------------------------------
+
+
+@pytest.mark.worker
+@pytest.mark.timeout(360)
+def test_twenty_cases_are_answered_without_staff_while_every_system_fails_half_its_calls(
+    celery_worker: WorkerProcess,
+    demo_systems_automated: dict[str, DataSystem],
+    sandboxes: Sandboxes,
+) -> None:
+    # The answers hold nothing for a third-party review, and the forum's own limit is lifted:
+    # this test is about the injected errors alone.
+    DataSystem.objects.update(review_categories=[])
+    forum = demo_systems_automated["discourse"]
+    forum.config = {**forum.config, "time_scale": UNLIMITED}
+    forum.save(update_fields=["config"])
+    sandboxes.discourse.configure(rate_limit=None, class_rate_limits={})
+    for sandbox in sandboxes.http:
+        sandbox.configure(fail_rate=0.5, fail_modes=["429", "500"])
+
+    cases = []
+    for n in range(20):
+        someone = PEOPLE[n % len(PEOPLE)]
+        case = transitions.submit_case(
+            case_type="access", email=someone.email, name=someone.name, language="en"
+        )
+        cases.append(transitions.verify_case(token=issue_verification(case)))
+    _wait_until_answered(cases, timeout=300)
+
+    failed_calls = [c for s in sandboxes.http for c in s.calls() if c["status"] in (429, 500)]
+    answered_calls = [c for s in sandboxes.http for c in s.calls() if c["status"] < 400]
+    assert len(failed_calls) > len(answered_calls) / 2  # about half of them failed
+    runs = [run for case in cases for run in case.runs.all()]
+    assert all(run.status == RunStatus.SUCCEEDED for run in runs)
+    assert not Event.objects.filter(case__in=cases, actor__startswith="staff").exists()
