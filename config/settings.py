@@ -409,6 +409,9 @@ DSAR_PUBLISH_RETRY_POLICY = {
 # Tests only: the worker kills itself at this point, once (dsar.testhooks).
 DSAR_TEST_CRASH_AT = env.str("DSAR_TEST_CRASH_AT", default="")
 DSAR_TEST_CRASH_MARKER = env.str("DSAR_TEST_CRASH_MARKER", default=str(VAR_DIR / "crash-marker"))
+# With it, the whole process group dies (a worker's main process, its pool and its beat: the
+# machine lost), not only the process that reached the point.
+DSAR_TEST_CRASH_GROUP = env.bool("DSAR_TEST_CRASH_GROUP", default=False)
 if PRODUCTION and DSAR_TEST_CRASH_AT:
     raise ImproperlyConfigured("DSAR_TEST_CRASH_AT is a test hook and never set in production")
 # If the cache (Redis) is down, rate limits let requests through rather than fail them.

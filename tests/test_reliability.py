@@ -6,6 +6,7 @@ worker and beat processes and the sandboxes over HTTP."""
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import os
 import re
 import time
@@ -18,6 +19,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from config import celery_app
 from connectors.demo_people import ADA, BEN, CHARLES, GRACE, NORA, OLGA
 from connectors.sandboxes import UNLIMITED
 from dsar import transitions
@@ -30,6 +32,7 @@ from dsar.models import (
     DownloadLink,
     EmailDelivery,
     Event,
+    RunAttempt,
     RunStatus,
 )
 from dsar.tokens import issue_verification
@@ -168,20 +171,25 @@ def processes(
 ) -> Iterator[Callable[..., Any]]:
     """Starts web (gunicorn) and worker (with beat) processes of the test's own, on the test
     database and the Redis they are given, as production runs them: production timings unless
-    the test says otherwise, short backoffs. Every process started is stopped afterwards."""
+    the test says otherwise, short backoffs. They and this process use a queue of the test's
+    own. Every process started is stopped afterwards."""
     _mailbox, smtp_port = smtp_server
     started: list[WebProcess | WorkerProcess] = []
     # The answers hold no records for a third-party review: these tests are about faults.
     DataSystem.objects.update(review_categories=[])
     base = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    queue = f"dsar-test-{os.getpid()}-{time.monotonic_ns()}"
+    previous_queue = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    celery_app.conf.task_always_eager = False  # this process's tasks go to those workers
     common = {
         **base,
         **sandboxes.secrets,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
         "DATABASE_URL": _database_url(),
         "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DSAR_VAR_DIR": str(tmp_path / "var"),
-        "CELERY_TASK_DEFAULT_QUEUE": "celery",
         "DSAR_RATE_PER_IP": "1000/h",
         "DSAR_RATE_PER_EMAIL": "1000/h",
         "DSAR_EMAIL_BACKOFF_SECONDS": "0.5",
@@ -190,8 +198,8 @@ def processes(
         "DSAR_RUN_BACKOFF_MAX_SECONDS": "2",
     }
 
-    def start(kind: str, *, redis: RedisServer, site_url: str = "", **env: str) -> Any:
-        full = {**common, "REDIS_URL": redis.url, "SITE_URL": site_url, **env}
+    def start(kind: str, *, redis_url: str, site_url: str = "", **env: str) -> Any:
+        full = {**common, "REDIS_URL": redis_url, "SITE_URL": site_url, **env}
         process: WebProcess | WorkerProcess
         if kind == "web":
             process = WebProcess(env=full, log=tmp_path / "web.log")
@@ -206,6 +214,7 @@ def processes(
     yield start
     for process in reversed(started):
         process.stop()
+    celery_app.conf.task_default_queue = previous_queue
 
 
 @pytest.fixture
@@ -305,8 +314,8 @@ def test_a_redis_restart_mid_fan_out_loses_no_case_and_the_pages_answer_during_t
     (the sandboxes answer slowly before the outage, so that it falls mid fan-out)."""
     for sandbox in sandboxes.http:
         sandbox.configure(latency_s=0.4)
-    web = processes("web", redis=own_redis)
-    processes("worker", redis=own_redis, site_url=web.url)
+    web = processes("web", redis_url=own_redis.url)
+    processes("worker", redis_url=own_redis.url, site_url=web.url)
     person = Person(web)
 
     people = [PEOPLE[n % len(PEOPLE)] for n in range(21)]
@@ -402,3 +411,111 @@ def test_twenty_cases_are_answered_without_staff_while_every_system_fails_half_i
     runs = [run for case in cases for run in case.runs.all()]
     assert all(run.status == RunStatus.SUCCEEDED for run in runs)
     assert not Event.objects.filter(case__in=cases, actor__startswith="staff").exists()
+
+
+# --- A process killed between two steps ----------------------------------------------------------
+
+
+def _access(person: Any, case_type: str = "access") -> Case:
+    case = transitions.submit_case(
+        case_type=case_type, email=person.email, name=person.name, language="en"
+    )
+    return transitions.verify_case(token=issue_verification(case))
+
+
+@pytest.mark.worker
+def test_a_case_whose_worker_died_after_its_last_system_is_answered_within_one_sweep(
+    processes: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The worker that records the last system's result commits it (every run final, the case
+    completed, its answer due) and dies before it wakes a worker to build the answer: the
+    sweeper builds and sends it within one interval, as nothing else would.
+
+    The sweep interval is 10 s instead of production's 60: the bound is counted in intervals."""
+    sweep = 10.0
+    marker = tmp_path / "crashed"
+    processes(
+        "worker",
+        redis_url=settings.REDIS_URL,
+        DSAR_SWEEP_SECONDS=str(sweep),
+        DSAR_TEST_CRASH_AT="before_publish:run_job_task",
+        DSAR_TEST_CRASH_MARKER=str(marker),
+    )
+    case = _access(BEN)
+
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the worker never reached the crash point"
+        time.sleep(0.1)
+    crashed = dt.datetime.fromtimestamp(marker.stat().st_mtime, tz=dt.UTC)
+    case.refresh_from_db()
+    assert case.status == CaseStatus.COMPLETED  # what the person sees, without files or link
+    assert all(run.status == RunStatus.SUCCEEDED for run in case.runs.all())
+
+    _wait_until_answered([case], timeout=sweep + 60)
+    requeued = Event.objects.get(case=case, actor="system:sweeper", action="sweeper_requeued")
+    assert requeued.data["what"] == "job"
+    assert (requeued.created_at - crashed).total_seconds() <= sweep + 2
+    # Answered once: one set of files, one link, one email.
+    assert DownloadLink.objects.filter(case=case).count() == 1
+    assert EmailDelivery.objects.filter(case=case, kind="completed").count() == 1
+
+
+# --- A worker lost mid-run, at production timings ------------------------------------------------
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_a_worker_killed_mid_run_is_taken_over_after_the_runs_lease_not_the_brokers_hour(
+    processes: Callable[..., Any],
+    demo_systems_automated: dict[str, DataSystem],
+    sandboxes: Sandboxes,
+    tmp_path: Path,
+) -> None:
+    """Production timings (a run's lease 120 s, the sweeper every 60 s, the broker's visibility
+    timeout an hour): the whole worker (main process, pool, beat) dies right after Mailchimp
+    erased the person, before the result is recorded. Its task stays unacknowledged in Redis
+    for the hour; another worker takes the run over once its lease lapsed, at the next sweep,
+    and reports the erasure the first attempt made, without erasing twice."""
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] == 3600
+    DataSystem.objects.exclude(key="mailchimp").update(enabled=False)
+    marker = tmp_path / "crashed"
+    lost = processes(
+        "worker",
+        redis_url=settings.REDIS_URL,
+        DSAR_TEST_CRASH_AT="after_connector_action",
+        DSAR_TEST_CRASH_MARKER=str(marker),
+        DSAR_TEST_CRASH_GROUP="true",
+    )
+    case = _access(BEN, case_type="erasure")
+    deadline = time.monotonic() + 60
+    while lost.process.poll() is None:
+        assert time.monotonic() < deadline, "the worker never reached the crash point"
+        time.sleep(0.1)
+    assert marker.exists()
+    [run] = case.runs.all()
+    assert run.status == RunStatus.RUNNING and run.lease_until is not None
+
+    processes("worker", redis_url=settings.REDIS_URL)
+    deadline = time.monotonic() + 240
+    while run.status != RunStatus.SUCCEEDED:
+        assert time.monotonic() < deadline, f"not taken over: {run.status} {run.last_error}"
+        time.sleep(1)
+        run.refresh_from_db()
+
+    first, second = RunAttempt.objects.filter(run=run).order_by("number")
+    assert first.state == "interrupted"
+    taken_over = second.started_at
+    lease = settings.DSAR["RUN_LEASE_SECONDS"]
+    assert first.started_at + dt.timedelta(seconds=lease) <= taken_over
+    assert taken_over <= first.started_at + dt.timedelta(seconds=lease + 60 + 10)
+    assert run.outcome == "erased"
+    assert sandboxes.mailchimp.state({"email": BEN.email})["exists"] is False
+    erasing = [
+        c
+        for c in sandboxes.mailchimp.calls()
+        if "delete-permanent" in c["path"] and 200 <= c["status"] < 300
+    ]
+    paths = [c["path"] for c in erasing]
+    assert paths and len(paths) == len(set(paths)), f"erased twice: {paths}"
