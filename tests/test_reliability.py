@@ -170,8 +170,8 @@ def processes(
     demo_systems_automated: dict[str, DataSystem],
 ) -> Iterator[Callable[..., Any]]:
     """Starts web (gunicorn) and worker (with beat) processes of the test's own, on the test
-    database and the Redis they are given, as production runs them: production timings unless
-    the test says otherwise, short backoffs. They and this process use a queue of the test's
+    database and the Redis they are given, with production's timings unless the test says
+    otherwise (and short backoffs). They and this process use a queue of the test's
     own. Every process started is stopped afterwards."""
     _mailbox, smtp_port = smtp_server
     started: list[WebProcess | WorkerProcess] = []
