@@ -288,6 +288,10 @@ else:
     if EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
         _make_dirs(OUTBOX_DIR)
 ANYMAIL = env.json("ANYMAIL") if env.str("ANYMAIL", default="") else {}
+# Mailgun signs its tracking webhook (/anymail/mailgun/tracking/, dsar.webhooks) with this key;
+# the route answers 404 without it. It may also be given inside ANYMAIL.
+if env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""):
+    ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = env.str("MAILGUN_WEBHOOK_SIGNING_KEY")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="privacy@dsar-desk.example.com")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -377,8 +381,8 @@ DSAR = {
     "DOWNLOAD_TTL_DAYS": env.int("DSAR_DOWNLOAD_TTL_DAYS", default=14),
     "DOWNLOAD_MAX": env.int("DSAR_DOWNLOAD_MAX", default=10),
     "DOWNLOAD_CODE_TTL_MINUTES": env.int("DSAR_DOWNLOAD_CODE_TTL_MINUTES", default=15),
-    # Failed attempts (without progress, not counting waits for a rate limit) before a run
-    # gives up and waits for staff.
+    # Failed attempts in a row (without progress, not counting waits for a rate limit) before a
+    # run gives up and waits for staff; an attempt that makes progress starts the count again.
     "RUN_MAX_ATTEMPTS": env.int("DSAR_RUN_MAX_ATTEMPTS", default=10),
     "RUN_BACKOFF_SECONDS": env.float("DSAR_RUN_BACKOFF_SECONDS", default=5.0),
     "RUN_BACKOFF_MAX_SECONDS": env.float("DSAR_RUN_BACKOFF_MAX_SECONDS", default=600.0),
@@ -429,6 +433,9 @@ DSAR_PUBLISH_RETRY_POLICY = {
 # Tests only: the worker kills itself at this point, once (dsar.testhooks).
 DSAR_TEST_CRASH_AT = env.str("DSAR_TEST_CRASH_AT", default="")
 DSAR_TEST_CRASH_MARKER = env.str("DSAR_TEST_CRASH_MARKER", default=str(VAR_DIR / "crash-marker"))
+# With it, the whole process group dies (a worker's main process, its pool and its beat: the
+# machine lost), not only the process that reached the point.
+DSAR_TEST_CRASH_GROUP = env.bool("DSAR_TEST_CRASH_GROUP", default=False)
 if PRODUCTION and DSAR_TEST_CRASH_AT:
     raise ImproperlyConfigured("DSAR_TEST_CRASH_AT is a test hook and never set in production")
 # If the cache (Redis) is down, rate limits let requests through rather than fail them.
@@ -445,6 +452,7 @@ _OWN_SECRETS = {
     "REDIS_URL",
     "EMAIL_URL",
     "ANYMAIL",
+    "MAILGUN_WEBHOOK_SIGNING_KEY",
     "CELERY_BROKER_URL",
     "CELERY_RESULT_BACKEND",
     "DSAR_AUDIT_KEYS",

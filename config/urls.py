@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from dsar.api import errors as api_errors
 from dsar.views import dashboard
 from dsar.views.admin_login import rate_limited_login
+from dsar.webhooks import mailgun_tracking
 
 urlpatterns = [
     path("admin/login/", rate_limited_login, name="admin_login_limited"),
@@ -23,6 +24,8 @@ urlpatterns = [
         name="api-docs",
     ),
     re_path(r"^api/(?P<path>[\s\S]*)$", api_errors.not_found),
+    # The email provider's signed reports on our messages (bounces, complaints).
+    path("anymail/mailgun/tracking/", mailgun_tracking, name="mailgun_tracking_webhook"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("dsar.urls")),
 ]

@@ -55,6 +55,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .base import RateLimited
+
 # Requests leave the worker a little after their slot and reach the vendor after a variable
 # delay; a window a little longer than the vendor's keeps that jitter from tipping two
 # requests into the same vendor window.
@@ -230,34 +232,58 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 """
 
 
+class BudgetUnavailable(RateLimited):
+    """The shared store does not answer (Redis restarting): nothing can be counted, so the
+    caller waits and tries again, as for a rate limit; no failure of the system."""
+
+    WAIT_S = 5.0
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(
+            f"The shared rate-limit store does not answer ({type(error).__name__})",
+            retry_after=self.WAIT_S,
+        )
+
+
 class RedisBudgetStore(BudgetStore):
-    """Budgets every worker shares, in Redis, under ``prefix``."""
+    """Budgets every worker shares, in Redis, under ``prefix``. A Redis that does not answer
+    raises ``BudgetUnavailable``."""
 
     def __init__(self, url: str, *, prefix: str = "dsar:budget:") -> None:
         import redis  # imported here: a process without Redis never needs the client
 
         self._redis: Any = redis.Redis.from_url(url)
+        self._errors = redis.RedisError
         self._prefix = prefix
         self._reserve = self._redis.register_script(_RESERVE)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._holders = self._redis.register_script(_HOLDERS)
 
+    def _call(self, command: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except self._errors as error:
+            raise BudgetUnavailable(error) from error
+
     def reserve(self, key: str, *, rate: Rate, max_wait_s: float) -> Reservation:
-        reserved, wait = self._reserve(
+        reserved, wait = self._call(
+            self._reserve,
             keys=[self._prefix + "rate:" + key],
             args=[rate.requests, rate.guarded_window_s, max_wait_s, uuid.uuid4().hex],
         )
         return Reservation(wait_s=max(0.0, float(wait)), reserved=bool(int(reserved)))
 
     def acquire(self, key: str, *, limit: int, lease_s: float, holder: str) -> bool:
-        taken = self._acquire(keys=[self._prefix + "slots:" + key], args=[limit, lease_s, holder])
+        taken = self._call(
+            self._acquire, keys=[self._prefix + "slots:" + key], args=[limit, lease_s, holder]
+        )
         return bool(int(taken))
 
     def release(self, key: str, *, holder: str) -> None:
-        self._redis.zrem(self._prefix + "slots:" + key, holder)
+        self._call(self._redis.zrem, self._prefix + "slots:" + key, holder)
 
     def holders(self, key: str) -> int:
-        return int(self._holders(keys=[self._prefix + "slots:" + key]))
+        return int(self._call(self._holders, keys=[self._prefix + "slots:" + key]))
 
 
 _local = LocalBudgetStore()

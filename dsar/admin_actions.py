@@ -16,9 +16,11 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import transitions
 from .models import (
+    FAILED_DELIVERY_STATES,
     ArtifactKind,
     Case,
     CaseStatus,
@@ -241,6 +243,25 @@ class CaseAction:
     primary: bool = False
 
 
+def _undelivered_emails(case: Case) -> bool:
+    return case.deliveries.filter(
+        state__in=FAILED_DELIVERY_STATES, acknowledged_at__isnull=True
+    ).exists()
+
+
+def _resend_emails(case: Case, data: dict[str, object], actor: str) -> str:
+    sent = transitions.resend_failed_emails(case.pk, actor=actor)
+    return ngettext(
+        "%(count)d email is being sent again.", "%(count)d emails are being sent again.", sent
+    ) % {"count": sent}
+
+
+def _acknowledge_emails(case: Case, data: dict[str, object], actor: str) -> None:
+    failed = case.deliveries.filter(state__in=FAILED_DELIVERY_STATES, acknowledged_at__isnull=True)
+    for delivery_id in failed.values_list("pk", flat=True):
+        transitions.acknowledge_email_failure(delivery_id, actor=actor)
+
+
 def _reviewing(case: Case) -> bool:
     return case.status == CaseStatus.IN_REVIEW
 
@@ -426,6 +447,33 @@ ACTIONS += [
             "Nothing changes: you learn whether the checksum is one we issued for this case."
         ),
         submit=_("Check the checksum"),
+    ),
+]
+ACTIONS += [
+    CaseAction(
+        "resend-emails",
+        _("Send the undelivered emails again"),
+        NoteForm,
+        _undelivered_emails,
+        _resend_emails,
+        consequence=_(
+            "Each email that did not reach its recipient is sent again as a new email. A new "
+            "link to confirm the request replaces the earlier ones, which stop working."
+        ),
+        submit=_("Send again"),
+        primary=True,
+    ),
+    CaseAction(
+        "acknowledge-emails",
+        _("Mark the undelivered emails as dealt with"),
+        NoteForm,
+        _undelivered_emails,
+        _acknowledge_emails,
+        consequence=_(
+            "Nothing is sent: you reached the person another way (a letter, a telephone call). "
+            "The emails no longer flag the case."
+        ),
+        submit=_("Mark as dealt with"),
     ),
 ]
 ACTIONS_BY_KEY = {action.key: action for action in ACTIONS}

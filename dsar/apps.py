@@ -31,6 +31,9 @@ class DsarConfig(AppConfig):
         # Register the Celery tasks in every process, so dsar.queue can publish them by name
         # (the queue module itself imports no task, which keeps the layers one-way).
         from . import tasks  # noqa: F401
+        from .webhooks import connect as connect_webhooks
+
+        connect_webhooks()
 
 
 class DsarAdminConfig(admin_apps.AdminConfig):

@@ -48,27 +48,34 @@ logger = logging.getLogger(__name__)
 S = CaseStatus
 
 # A message published this long ago may still be queued behind others; when the broker's
-# queue is empty, anything published longer ago than LOST_AFTER was lost (a broker restart).
-LOST_AFTER_SECONDS = 30.0
+# queue is empty, anything published longer ago than LOST_AFTER and still not taken was lost (a
+# broker restart). With the queue empty, a message not yet taken can only be one a worker holds
+# for a moment before it starts; publishing it again costs a task that finds the row taken. So
+# LOST_AFTER is short: work lost in a restart goes out again at the first sweep after it, not
+# one interval later.
+LOST_AFTER_SECONDS = 10.0
 
 
 def _broker_queue_size() -> int | None:
-    """Messages waiting in the default queue, or None when the broker cannot say."""
+    """Messages waiting in the default queue and the answers' queue beside it, or None when
+    the broker cannot say."""
     from kombu.exceptions import ChannelError
 
+    default = current_app.conf.task_default_queue
+    waiting = 0
     try:
         with current_app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1)
             channel: Any = connection.default_channel
-            try:
-                _name, count, _consumers = channel.queue_declare(
-                    queue=current_app.conf.task_default_queue, passive=True
-                )
-            except ChannelError:
-                return 0  # Redis drops an empty queue's key: nothing is waiting
-            return int(count)
+            for name in (default, default + settings.DELIVERABLES_QUEUE_SUFFIX):
+                try:
+                    _name, count, _consumers = channel.queue_declare(queue=name, passive=True)
+                except ChannelError:
+                    continue  # Redis drops an empty queue's key: nothing is waiting
+                waiting += int(count)
     except Exception:  # the broker is down: publish nothing now, the next sweep will
         return None
+    return waiting
 
 
 def _republish(

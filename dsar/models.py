@@ -433,7 +433,8 @@ class SystemRun(models.Model):
     )
     # Attempts that reached the system, each recorded (RunAttempt) before its result is known.
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    # Attempts that failed without progress; only these count towards giving up.
+    # Attempts in a row that failed without progress (progress starts the count again); only
+    # these count towards giving up.
     failures = models.PositiveIntegerField(_("failed attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
     # A claim lapses at this time, so that a run whose worker died can be taken over.

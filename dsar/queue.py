@@ -6,7 +6,7 @@ Job row in its own transaction, and asks here for a worker to be woken once that
 commits. A broker that is down costs nothing but time: the failure is logged, the request that
 asked still succeeds, and the sweeper (``dsar.housekeeping.sweep``) publishes whatever is due
 and was not taken. Tasks are looked up by name in the Celery app, so this module depends on no
-other module of the app but the models.
+other module of the app but the models (and the tests' crash points).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from . import testhooks
 from .models import EmailDelivery, Job, SystemRun
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ def _publish(
     """Send the task now; record when, so the sweeper knows it was queued (unless the row was
     written ``marked`` as queued already). False if the broker could not take it: the row is
     unmarked, stays due, and the sweeper tries again."""
+    # A process may die here, its transaction committed and no worker woken yet.
+    testhooks.crash_point(f"before_publish:{task_name.rsplit('.', 1)[-1]}")
     try:
         options: dict[str, Any] = {"countdown": countdown} if countdown else {}
         if priority is not None:

@@ -29,7 +29,6 @@ from typing import IO, Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from connectors.base import (
@@ -42,7 +41,7 @@ from connectors.base import (
     RateLimited,
     journaling,
 )
-from connectors.budget import BudgetStore, budget_store
+from connectors.budget import BudgetStore, BudgetUnavailable, budget_store
 from connectors.http import HttpConnector
 from connectors.manual.connector import ManualConnector
 from connectors.registry import get_connector_class
@@ -126,8 +125,13 @@ def _take_slot(system: DataSystem, run: SystemRun, *, now: dt.datetime) -> bool:
 
 
 def release_slot(run: SystemRun) -> None:
+    """Give the run's slot back early; when Redis does not answer, the slot lapses with its
+    lease instead (recording the run's result must not wait for Redis)."""
     if settings.REDIS_URL:
-        budgets().release(_slot_key(run.system_id), holder=_holder(run.pk))
+        try:
+            budgets().release(_slot_key(run.system_id), holder=_holder(run.pk))
+        except BudgetUnavailable as error:
+            logger.warning("slot of run %s not released: %s", run.pk, error)
 
 
 def action_for(case: Case) -> Action:
@@ -240,7 +244,15 @@ def claim_run(run_id: int, *, now: dt.datetime | None = None) -> Claim:
             return Claim(reason="not_due")
         # Locking the system row makes the count and the claim one step for all its runs.
         system = DataSystem.objects.select_for_update().get(pk=run.system_id)
-        if not _take_slot(system, run, now=now):
+        try:
+            free = _take_slot(system, run, now=now)
+        except BudgetUnavailable as error:
+            # Redis does not answer: the run stays due a little later, for the sweeper.
+            run.queued_at = None
+            run.not_before = now + dt.timedelta(seconds=error.retry_after)
+            run.save(update_fields=["queued_at", "not_before"])
+            return Claim(reason="not_due")
+        if not free:
             # Wait in line: the run that frees a slot hands it to the longest-waiting run
             # (``hand_over_slot``), so this one keeps its place instead of going to the back of
             # the broker's queue.
@@ -381,8 +393,9 @@ class RunProgress:
         self._cursor = dict(cursor)
         state = {"connector": self._cursor, "bytes": self.stream.tell(), "counts": self.sink.counts}
         lease = timezone.now() + dt.timedelta(seconds=settings.DSAR["RUN_LEASE_SECONDS"])
+        # Progress: the failed attempts before it no longer count towards giving up.
         SystemRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
-            cursor=state, lease_until=lease
+            cursor=state, lease_until=lease, failures=0
         )
         if settings.REDIS_URL:  # the system slot lives as long as the run's lease
             budgets().acquire(
@@ -649,7 +662,9 @@ def _record_error(
             outcome={"action": run.action, "kind": OutcomeKind.FAILED},
             error=message,
         )
-    failures = run.failures if advanced else run.failures + 1
+    # Failed attempts in a row: one that made progress starts the count again (its checkpoint
+    # set it to 0), so a long export through a flaky system is not given up piece by piece.
+    failures = 0 if advanced else run.failures + 1
     if failures >= settings.DSAR["RUN_MAX_ATTEMPTS"]:
         return RunReport(
             run_id=run.pk,
@@ -674,7 +689,7 @@ def _record_error(
             error=message,
         )
         SystemRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-            failures=F("failures") + (0 if advanced else 1), last_error=message
+            failures=failures, last_error=message
         )
     _reschedule(
         run, attempt_id, AttemptState.PROGRESSED if advanced else AttemptState.FAILED, wait=delay

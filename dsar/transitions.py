@@ -305,6 +305,33 @@ def acknowledge_email_failure(delivery_id: int, *, actor: str) -> None:
         )
 
 
+def resend_failed_emails(case_id: int, *, actor: str) -> int:
+    """Staff send every email of the case that failed and nobody dealt with yet again (each as
+    ``resend_email``: a verification link is re-issued and the old one revoked); the same email
+    is sent once however often it failed. A verification email of a case confirmed since is
+    not sent again, only marked as dealt with. Returns how many emails go out."""
+    from .models import FAILED_DELIVERY_STATES
+
+    sent = 0
+    with transaction.atomic():
+        case = _lock(case_id)
+        failed = EmailDelivery.objects.filter(
+            case=case, state__in=FAILED_DELIVERY_STATES, acknowledged_at__isnull=True
+        ).order_by("-pk")
+        seen: set[tuple[str, str, str]] = set()
+        for delivery in failed:
+            same = (delivery.kind, delivery.to_other, repr(sorted(delivery.args.items())))
+            if same in seen or (
+                delivery.kind == "verification" and case.status != S.AWAITING_VERIFICATION
+            ):
+                acknowledge_email_failure(delivery.pk, actor=actor)
+                continue
+            seen.add(same)
+            resend_email(delivery.pk, actor=actor)
+            sent += 1
+    return sent
+
+
 def resend_status_link(case_id: int) -> None:
     """The person asked again (from a used link): email the link to their status page."""
     with transaction.atomic():

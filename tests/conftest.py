@@ -36,21 +36,45 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 @dataclass
 class Mailbox:
-    """What a real SMTP server received."""
+    """What a real SMTP server received; it can refuse a recipient for good (``refuse``) or
+    answer a message to an address with temporary errors first (``fail_next``)."""
 
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # address -> the reply to RCPT TO, e.g. "550 5.1.1 No such user"
+    refuse: dict[str, str] = field(default_factory=dict)
+    # address -> the replies to the next messages' DATA, one per message, e.g. "451 ..."
+    fail_next: dict[str, list[str]] = field(default_factory=dict)
+    # Every message offered to the server (DATA), delivered or not: recipients and message.
+    offered: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        with self.lock:
+            refusal = self.refuse.get(address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self.lock:
+            self.offered.append((list(envelope.rcpt_tos), message))
+            for address in envelope.rcpt_tos:
+                if self.fail_next.get(address):
+                    return self.fail_next[address].pop(0)
             self.messages.append(message)
         return "250 Message accepted for delivery"
 
     def clear(self) -> None:
         with self.lock:
             self.messages.clear()
+            self.refuse.clear()
+            self.fail_next.clear()
+            self.offered.clear()
 
     def wait_for(self, to: str, *, count: int = 1, timeout: float = 30) -> list[EmailMessage]:
         deadline = time.monotonic() + timeout

@@ -128,7 +128,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.port = free_port()
+        """Start it, on the port it had before if it ran already (a restart, empty)."""
+        self.port = self.port or free_port()
         self.process = subprocess.Popen(
             [
                 "redis-server",
@@ -143,6 +144,12 @@ class RedisServer:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: what it held in memory is gone."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
 
 
 @dataclass

@@ -24,11 +24,13 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from ..attention import Reason, case_attention_reasons
 from ..models import (
+    FAILED_DELIVERY_STATES,
     Artifact,
     Case,
     CaseStatus,
     CaseType,
     DataSystem,
+    EmailDelivery,
     Event,
     ManualTaskStatus,
     ObjectionScope,
@@ -41,7 +43,15 @@ from ..models import (
 )
 from ..outcomes import OutcomeKindLabel
 from ..suppression import entry_for
-from .timeline import ACTION_NAMES, CHANNEL_NAMES, Names, TimelineEntry, actor_name, sentence
+from .timeline import (
+    ACTION_NAMES,
+    CHANNEL_NAMES,
+    EMAIL_KINDS,
+    Names,
+    TimelineEntry,
+    actor_name,
+    sentence,
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,21 @@ class MarketingObjection:
 
 
 @dataclass(frozen=True)
+class EmailRow:
+    """One email the case sent or tried to send, and why it did not arrive if it did not."""
+
+    kind: str
+    to: str
+    state: str
+    state_label: str
+    attempts: int
+    error: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    needs_attention: bool
+
+
+@dataclass(frozen=True)
 class FileRow:
     label: str
     filename: str
@@ -141,6 +166,7 @@ class CasePage:
     answer: list[Detail]
     earlier: list[EarlierCase]
     files: list[FileRow]
+    emails: list[EmailRow]
     timeline: list[TimelineEntry]
     # Art. 15(4): what waits (or waited) for staff to read before the answer, and where.
     held: list[HeldRecords]
@@ -157,6 +183,10 @@ class CasePage:
     @property
     def overdue_by(self) -> int:
         return -self.days_left if self.days_left is not None and self.days_left < 0 else 0
+
+    @property
+    def undelivered_emails(self) -> int:
+        return sum(1 for row in self.emails if row.needs_attention)
 
     @property
     def systems_done(self) -> int:
@@ -496,6 +526,25 @@ def _files(case: Case) -> list[FileRow]:
     ]
 
 
+def _emails(case: Case) -> list[EmailRow]:
+    """Every email of the case, newest first; those that failed and nobody dealt with yet
+    are marked for staff (they can send them again, or say they dealt with them)."""
+    return [
+        EmailRow(
+            kind=str(EMAIL_KINDS.get(delivery.kind, delivery.kind)),
+            to=delivery.to_other or _("the person"),
+            state=delivery.state,
+            state_label=str(delivery.get_state_display()),
+            attempts=delivery.attempts,
+            error=delivery.last_error if delivery.state in FAILED_DELIVERY_STATES else "",
+            created_at=delivery.created_at,
+            sent_at=delivery.sent_at,
+            needs_attention=delivery.needs_attention,
+        )
+        for delivery in EmailDelivery.objects.filter(case=case).defer("sealed")
+    ]
+
+
 def _timeline(case: Case) -> list[TimelineEntry]:
     events = list(
         Event.objects.filter(case=case)
@@ -552,6 +601,7 @@ def case_page(case: Case) -> CasePage:
         answer=answer,
         earlier=_earlier(case),
         files=_files(case),
+        emails=_emails(case),
         timeline=_timeline(case),
         held=held,
         review_url=reverse("admin:dsar_case_third_party", args=[case.pk]) if held else "",

@@ -113,9 +113,48 @@ CHANNEL_NAMES: Mapping[str, Any] = {
     "in_person": gettext_lazy("in person"),
 }
 
+EMAIL_KINDS: Mapping[str, Any] = {
+    "verification": gettext_lazy("Link to confirm the request"),
+    "confirmed": gettext_lazy("Confirmation of the request"),
+    "completed": gettext_lazy("The answer (download link)"),
+    "download_code": gettext_lazy("Code to open the download"),
+    "staff_alert": gettext_lazy("Alert to staff"),
+    "manual_task": gettext_lazy("Manual task to the team"),
+    "recipient_notice": gettext_lazy("Notice to a recipient (Art. 19)"),
+    "reminder": gettext_lazy("Deadline reminder to staff"),
+}
+
+
+def _email(data: Mapping[str, Any]) -> str:
+    return str(EMAIL_KINDS.get(str(data["kind"]), data["kind"]))
+
+
+def _email_failed(data: Mapping[str, Any], names: Names) -> str:
+    if data.get("event"):
+        return _("The email provider reported that an email (%(kind)s) failed: %(event)s.") % {
+            "kind": _email(data),
+            "event": data["event"],
+        }
+    if data.get("permanent"):
+        return _("Could not send an email (%(kind)s), and will not retry: %(error)s") % {
+            "kind": _email(data),
+            "error": data.get("error", ""),
+        }
+    return _("Could not send an email (%(kind)s) yet, will retry: %(error)s") % {
+        "kind": _email(data),
+        "error": data.get("error", ""),
+    }
+
+
 Sentence = Callable[[Mapping[str, Any], Names], str]
 
 SENTENCES: Mapping[str, Sentence] = {
+    "email_sent": lambda d, n: _("Sent an email (%(kind)s).") % {"kind": _email(d)},
+    "email_failed": _email_failed,
+    "email_resent": lambda d, n: _("Sent an email (%(kind)s) again.") % {"kind": _email(d)},
+    "email_failure_acknowledged": lambda d, n: (
+        _("Dealt with an undelivered email (%(kind)s) another way.") % {"kind": _email(d)}
+    ),
     "submitted": _submitted,
     "verification_resent": lambda d, n: _("Asked for a new confirmation email."),
     "verified": lambda d, n: _("Confirmed the email address with the link."),

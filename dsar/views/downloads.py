@@ -12,13 +12,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
-from django_ratelimit.core import is_ratelimited
 
 from .. import downloads, transitions
 from ..audit import record_refusal
 from ..events import SUBJECT
 from ..forms import CodeForm
 from ..models import Artifact, DownloadLink
+from .limits import limited
 
 _SESSION_KEY = "dsar_download_links"
 
@@ -58,14 +58,9 @@ def download_page(request: HttpRequest, token: str) -> HttpResponse:
     form = CodeForm()
     code_sent = False
     if request.method == "POST" and "send_code" in request.POST:
-        limited = is_ratelimited(
-            request,
-            group="dsar.download.code",
-            key=lambda _g, _r: str(link.pk),
-            rate="5/h",
-            increment=True,
-        )
-        if limited:
+        if limited(
+            request, group="dsar.download.code", key=lambda _g, _r: str(link.pk), rate="5/h"
+        ):
             record_refusal(
                 action="download_code_refused",
                 reason="rate_limited",
