@@ -8,6 +8,10 @@ one exceeded, so that a refused hit is not counted against the later limits, as 
 ``is_ratelimited`` calls. Without a Redis cache (the demo) the limits are checked one after
 another by django-ratelimit itself.
 
+The script is bound once per Redis connection pool to a client of its own: Django's cache
+builds a new client for each call (about 0.1 ms, most of it redis-py filling its table of
+response callbacks), which every POST would pay.
+
 The key and window helpers are django-ratelimit's own (private in its ``core`` module): reusing
 them keeps the counters where its decorators and ``is_ratelimited`` look for them.
 """
@@ -15,6 +19,7 @@ them keeps the counters where its decorators and ``is_ratelimited`` look for the
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +53,21 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+
+
+# The counting script by the cache's write pool (a pool dropped with its cache drops its entry).
+_SCRIPTS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _script(cache: RedisCache) -> Any:
+    """The counting script, bound to one client of the cache's write pool."""
+    redis_cache: Any = cache._cache  # Django's RedisCacheClient (its pools, its client class)
+    pool = redis_cache._get_connection_pool(write=True)
+    script = _SCRIPTS.get(pool)
+    if script is None:
+        # Two threads racing here each bind one; either counts the same.
+        script = _SCRIPTS[pool] = redis_cache._client(connection_pool=pool).register_script(_HIT)
+    return script
 
 
 @dataclass(frozen=True)
@@ -95,9 +115,8 @@ def exceeded(request: HttpRequest, limits: Sequence[Limit]) -> bool:
         )
         args += [period + EXPIRATION_FUDGE, count]
     try:
-        client: Any = cache._cache.get_client(keys[0], write=True)
         # EVALSHA, and EVAL once when the server does not know the script yet.
-        return bool(int(client.register_script(_HIT)(keys=keys, args=args)))
+        return bool(int(_script(cache)(keys=keys, args=args)))
     except Exception as error:  # the cache is down: as django-ratelimit, per RATELIMIT_FAIL_OPEN
         logger.warning("rate limits not checked (%s)", type(error).__name__)
         return not getattr(settings, "RATELIMIT_FAIL_OPEN", False)

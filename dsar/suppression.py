@@ -21,6 +21,7 @@ overridden. Once staff confirm it, the entry ends (``lifted_at``) and is kept as
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from connectors.base import Subscription
@@ -59,7 +60,7 @@ def entry_for(email: str, *, active_only: bool = True) -> SuppressionEntry | Non
     """The address's entry (one whose objection still holds, unless ``active_only`` is
     False), hashed again under the current key when an older one made it."""
     candidates = macs(Purpose.SUPPRESSION, _normal(email))
-    entries = SuppressionEntry.objects.filter(email_hash__in=candidates.values())
+    entries = _entries(candidates)
     if active_only:
         entries = entries.filter(lifted_at__isnull=True)
     found = entries.first()
@@ -70,6 +71,16 @@ def entry_for(email: str, *, active_only: bool = True) -> SuppressionEntry | Non
         found.key_id, found.email_hash = key.id, candidates[key.id]
         found.save(update_fields=["key_id", "email_hash"])
     return found
+
+
+def _entries(candidates: dict[str, str]) -> QuerySet[SuppressionEntry]:
+    return SuppressionEntry.objects.filter(email_hash__in=candidates.values())
+
+
+def active_entries(email: str) -> QuerySet[SuppressionEntry]:
+    """The address's entries whose objection still holds, under any key (to ask whether there
+    is one as part of another query: ``entry_for`` returns it)."""
+    return _entries(macs(Purpose.SUPPRESSION, _normal(email))).filter(lifted_at__isnull=True)
 
 
 def is_suppressed(email: str) -> bool:

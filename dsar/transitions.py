@@ -52,7 +52,7 @@ from .models import (
     Verification,
 )
 from .outbox import cancel_pending, queue_email
-from .references import next_reference
+from .references import next_reference, next_reference_checking
 
 S = CaseStatus
 
@@ -199,9 +199,15 @@ def submit_case(
     now = now or timezone.now()
     if case_type not in CaseType.values:
         raise ValueError(f"unknown request type {case_type!r}")
+    from .suppression import active_entries
+
     with transaction.atomic():
+        # The reference and whether the address objected to marketing, in one round trip.
+        reference, objected = next_reference_checking(
+            timezone.localdate(now).year, exists=active_entries(email)
+        )
         case = Case.objects.create(
-            reference=next_reference(timezone.localdate(now).year),
+            reference=reference,
             type=case_type,
             email=email,
             name=name,
@@ -219,7 +225,8 @@ def submit_case(
             data={"type": case_type, "language": language, "due_date": case.due_date.isoformat()},
             after=None,
         )
-        _note_marketing_objection(case, after=submitted)
+        if objected:
+            _note_marketing_objection(case, after=submitted)
         queue_email(case, "verification")
     return case
 

@@ -52,6 +52,26 @@ def test_a_request_checks_both_its_limits_in_one_round_trip_to_redis(
     assert redis_commands["EVALSHA"] == 1
 
 
+def test_the_limits_are_counted_through_one_redis_client_not_a_new_one_per_request(
+    client, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    assert post(client, django_capture_on_commit_callbacks).status_code == 302
+    built: list[object] = []
+    real = redis.Redis.__init__
+
+    def building(self, *args, **kwargs):
+        built.append(self)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", building)
+
+    for n in range(3):
+        response = post(client, django_capture_on_commit_callbacks, email=f"c{n}@example.org")
+        assert response.status_code == 302
+
+    assert built == []
+
+
 def test_a_post_refused_for_its_address_does_not_count_against_its_email_address(
     settings, django_capture_on_commit_callbacks
 ) -> None:

@@ -9,9 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from dsar import transitions
 from dsar.models import Case
+from dsar.suppression import suppress
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the sequence is PostgreSQL's"
@@ -70,3 +72,31 @@ def test_a_submission_does_not_wait_for_another_submission_still_in_its_transact
 
     assert second != first[0]
     assert Case.objects.filter(reference__in=[first[0], second]).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_submission_learns_its_reference_and_any_marketing_objection_in_one_statement() -> None:
+    suppress("objector@example.com", reference="DSAR-2026-000001")
+
+    with CaptureQueriesContext(connection) as plain:
+        nobody = transitions.submit_case(
+            case_type="access", email="nobody@example.com", name="N", language="en"
+        )
+    with CaptureQueriesContext(connection) as objecting:
+        objector = transitions.submit_case(
+            case_type="access", email="Objector@Example.com", name="O", language="en"
+        )
+
+    # The reference with the objection check, the case, its first event, its email (the
+    # test's own transaction makes submit_case's a savepoint, which is not counted).
+    statements = statements_of(plain)
+    assert len(statements) == 4
+    assert "nextval" in statements[0] and "dsar_suppressionentry" in statements[0]
+    assert not nobody.events.filter(action="marketing_objection_on_record").exists()
+    event = objector.events.get(action="marketing_objection_on_record")
+    assert event.data["reference"] == "DSAR-2026-000001"
+    assert len(statements_of(objecting)) > len(statements)
+
+
+def statements_of(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
