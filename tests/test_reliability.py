@@ -10,21 +10,24 @@ import datetime as dt
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from django.conf import settings
 from django.utils import timezone
 
 from config import celery_app
-from connectors.demo_people import ADA, BEN, CHARLES, GRACE, NORA, OLGA
+from connectors.demo_people import ADA, BEN, CHARLES, GRACE, NORA, OLGA, TRIAL_TABLE
 from connectors.sandboxes import UNLIMITED
 from dsar import transitions
 from dsar.models import (
     Artifact,
+    AttemptState,
     Case,
     CaseStatus,
     DataSystem,
@@ -34,6 +37,7 @@ from dsar.models import (
     Event,
     RunAttempt,
     RunStatus,
+    SystemRun,
 )
 from dsar.tokens import issue_verification
 from tests.conftest import Mailbox, Sandboxes, _database_url, body_text, first_link
@@ -198,14 +202,14 @@ def processes(
         "DSAR_RUN_BACKOFF_MAX_SECONDS": "2",
     }
 
-    def start(kind: str, *, redis_url: str, site_url: str = "", **env: str) -> Any:
+    def start(kind: str, *, redis_url: str, site_url: str = "", name: str = "", **env: str) -> Any:
         full = {**common, "REDIS_URL": redis_url, "SITE_URL": site_url, **env}
         process: WebProcess | WorkerProcess
         if kind == "web":
             process = WebProcess(env=full, log=tmp_path / "web.log")
         else:
             process = WorkerProcess(
-                env=full, log=tmp_path / f"worker-{len(started)}.log", beat=True
+                env=full, log=tmp_path / f"worker-{len(started)}.log", beat=True, name=name
             )
         started.append(process)
         process.start()
@@ -521,3 +525,124 @@ def test_a_worker_killed_mid_run_is_taken_over_after_the_runs_lease_not_the_brok
     ]
     paths = [c["path"] for c in erasing]
     assert paths and len(paths) == len(set(paths)), f"erased twice: {paths}"
+
+
+# --- Two workers, two machines' worth ------------------------------------------------------------
+
+# Those known to every system first: the first runs each worker takes erase something.
+ERASED_PEOPLE = (ADA, GRACE, CHARLES, OLGA, BEN, NORA)
+ERASING_CALLS = {
+    "hubspot": "gdpr-delete",
+    "mailchimp": "delete-permanent",
+    "discourse": "anonymize",
+}
+
+
+def _held(sandboxes: Sandboxes, email: str) -> dict[str, bool]:
+    """Whether each system holds something about the person, as its sandbox says."""
+    engine = sa.create_engine(sandboxes.trial_url)
+    with engine.connect() as connection:
+        signups = connection.execute(
+            sa.text(f"select count(*) from {TRIAL_TABLE} where lower(email) = :email"),  # noqa: S608
+            {"email": email},
+        ).scalar_one()
+    engine.dispose()
+    return {
+        "hubspot": bool(sandboxes.hubspot.state({"email": email})["exists"]),
+        "mailchimp": bool(sandboxes.mailchimp.state({"email": email})["exists"]),
+        "discourse": bool(sandboxes.discourse.state({"email": email})["exists"]),
+        "trial-signups": signups > 0,
+    }
+
+
+@pytest.mark.worker
+@pytest.mark.timeout(240)
+def test_two_workers_erase_twenty_cases_once_each_when_one_machine_dies_mid_erasure(
+    processes: Callable[..., Any],
+    demo_systems_automated: dict[str, DataSystem],
+    sandboxes: Sandboxes,
+    tmp_path: Path,
+) -> None:
+    """Two workers with the hostnames of two machines (each with its beat, as each machine
+    runs the same deployment) take twenty erasure cases from the same queue. One of them dies
+    whole (main process, pool, beat: SIGKILL to its group) right after a system erased a
+    person and before the result is recorded, with other runs in flight and prefetched. The
+    other machine takes its work over: every case completes, every system erased each person
+    it held exactly once, and each run recorded its erasure once (one attempt that wrote, and
+    the outcome "erased" for exactly one run per person and system, the interrupted one
+    included, confirmed from its journal).
+
+    Shortened timings (a run's lease 20 s, the sweeper every 2 s, the broker's visibility
+    timeout 21 s, as the worker fixture has them): the point is who does the work, not when;
+    production's timings are covered by the test of a worker killed mid-run at them."""
+    for sandbox in sandboxes.http:
+        sandbox.configure(latency_s=0.2)
+    people = [ERASED_PEOPLE[n % len(ERASED_PEOPLE)] for n in range(20)]
+    held = {person.email: _held(sandboxes, person.email) for person in set(people)}
+    assert held[ADA.email] == dict.fromkeys(held[ADA.email], True)  # the demo data are there
+
+    marker = tmp_path / "crashed"
+    timings = {
+        "CELERY_VISIBILITY_TIMEOUT": "21",
+        "DSAR_RUN_LEASE_SECONDS": "20",
+        "DSAR_SWEEP_SECONDS": "2",
+    }
+    lost = processes(
+        "worker",
+        redis_url=settings.REDIS_URL,
+        name="a@host1",
+        DSAR_TEST_CRASH_AT="after_connector_action",
+        DSAR_TEST_CRASH_MARKER=str(marker),
+        DSAR_TEST_CRASH_GROUP="true",
+        **timings,
+    )
+    survivor = processes("worker", redis_url=settings.REDIS_URL, name="b@host2", **timings)
+
+    cases = [_access(person, case_type="erasure") for person in people]
+    deadline = time.monotonic() + 60
+    while lost.process.poll() is None:
+        assert time.monotonic() < deadline, "worker a never reached the crash point"
+        time.sleep(0.1)
+    assert marker.exists()
+    # Mid-batch: cases were still in progress when it died.
+    assert Case.objects.filter(pk__in=[c.pk for c in cases], status=CaseStatus.IN_PROGRESS)
+
+    deadline = time.monotonic() + 150
+    for case in cases:
+        while case.status != CaseStatus.COMPLETED:
+            runs = list(case.runs.values_list("system__key", "status", "attempts", "last_error"))
+            assert time.monotonic() < deadline, f"{case.reference} is {case.status}: {runs}"
+            time.sleep(0.5)
+            case.refresh_from_db()
+    assert survivor.process.poll() is None
+
+    runs = list(
+        SystemRun.objects.filter(case__in=cases).select_related("case", "system").order_by("pk")
+    )
+    assert len(runs) == 20 * 4
+    assert all(run.status == RunStatus.SUCCEEDED for run in runs)
+    attempts = list(RunAttempt.objects.filter(run__in=runs))
+    # The kill fell after a system erased someone, before the result was recorded.
+    interrupted = [a for a in attempts if a.state == AttemptState.INTERRUPTED]
+    assert interrupted and any(a.writes for a in interrupted), interrupted
+
+    # No run did its work twice: at most one attempt of each run sent writes.
+    writing = Counter(a.run_id for a in attempts if a.writes)
+    assert all(count == 1 for count in writing.values()), writing
+    # Each person erased in each system that held them by exactly one run, none elsewhere.
+    erased = Counter((run.case.email, run.system.key) for run in runs if run.outcome == "erased")
+    expected = Counter(
+        {(email, key): 1 for email, where in held.items() for key, yes in where.items() if yes}
+    )
+    assert erased == expected
+
+    # What the systems saw: each record erased by one call, and nothing of anyone left.
+    for key, sandbox in zip(("hubspot", "mailchimp", "discourse"), sandboxes.http, strict=True):
+        paths = [
+            c["path"]
+            for c in sandbox.calls()
+            if ERASING_CALLS[key] in c["path"] and 200 <= c["status"] < 300
+        ]
+        assert len(paths) == len(set(paths)), f"{key} erased a record twice: {paths}"
+    for email in held:
+        assert _held(sandboxes, email) == dict.fromkeys(held[email], False), email
