@@ -561,13 +561,13 @@ def test_two_workers_erase_twenty_cases_once_each_when_one_machine_dies_mid_eras
     tmp_path: Path,
 ) -> None:
     """Two workers with the hostnames of two machines (each with its beat, as each machine
-    runs the same deployment) take twenty erasure cases from the same queue. One of them dies
-    whole (main process, pool, beat: SIGKILL to its group) right after a system erased a
-    person and before the result is recorded, with other runs in flight and prefetched. The
-    other machine takes its work over: every case completes, every system erased each person
-    it held exactly once, and each run recorded its erasure once (one attempt that wrote, and
-    the outcome "erased" for exactly one run per person and system, the interrupted one
-    included, confirmed from its journal).
+    runs the same deployment) take twenty erasure cases of the demo people from the same
+    queue. One of them dies whole (main process, pool, beat: SIGKILL to its group) right after
+    a system erased a person and before the result is recorded, with other runs in flight and
+    prefetched. The other machine takes its work over: every case completes; every system saw
+    one erasing call per record of each person it held and holds nothing of them afterwards;
+    no run wrote in two attempts, and the interrupted run records the erasure its journal shows
+    instead of "nothing held".
 
     Shortened timings (a run's lease 20 s, the sweeper every 2 s, the broker's visibility
     timeout 21 s, as the worker fixture has them): the point is who does the work, not when;
@@ -623,25 +623,26 @@ def test_two_workers_erase_twenty_cases_once_each_when_one_machine_dies_mid_eras
     interrupted = [a for a in attempts if a.state == AttemptState.INTERRUPTED]
     assert interrupted and any(a.writes for a in interrupted), interrupted
 
-    # No run did its work twice: at most one attempt of each run sent writes.
+    # No run did its work twice: at most one attempt of each run sent writes, and a run whose
+    # attempt was cut short after writing records that effect (from its journal), not "not held".
     writing = Counter(a.run_id for a in attempts if a.writes)
     assert all(count == 1 for count in writing.values()), writing
-    # Each person erased (or, on the forum, anonymised) in each system that held them by
-    # exactly one run; every other run of theirs found nothing.
-    effects = Counter(
-        (run.case.email, run.system.key)
-        for run in runs
-        if run.outcome in (OutcomeKind.ERASED, OutcomeKind.ANONYMISED)
-    )
-    expected = Counter(
-        {(email, key): 1 for email, where in held.items() for key, yes in where.items() if yes}
-    )
-    assert effects == expected
-    others = {run.outcome for run in runs if (run.case.email, run.system.key) in expected} - {
-        OutcomeKind.ERASED,
-        OutcomeKind.ANONYMISED,
-    }
-    assert others <= {OutcomeKind.NOT_HELD}, others
+    effect = (OutcomeKind.ERASED, OutcomeKind.ANONYMISED)
+    by_id = {run.pk: run for run in runs}
+    for attempt in interrupted:
+        run = by_id[attempt.run_id]
+        assert run.outcome in effect or not attempt.writes, (
+            f"{run.case.email} in {run.system.key}: {run.outcome} after {attempt.writes}"
+        )
+    # Every system that held a person has a run that erased (or, on the forum, anonymised) them,
+    # and no other; two cases of one person at once may share that work between their runs.
+    effects = {(run.case.email, run.system.key) for run in runs if run.outcome in effect}
+    expected = {(email, key) for email, where in held.items() for key, yes in where.items() if yes}
+    assert effects == expected, [
+        (r.case.reference, r.case.email, r.system.key, r.outcome, r.attempts)
+        for r in runs
+        if (r.case.email, r.system.key) in effects ^ expected
+    ]
 
     # What the systems saw: one erasing call for each record of each person they held (HubSpot
     # names the contact in the body, so there its calls are counted), and nothing left of them.
