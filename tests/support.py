@@ -30,11 +30,13 @@ class WorkerProcess:
     # Run Celery beat inside the worker (the sweeper and the other scheduled jobs), with its
     # schedule file beside the log.
     beat: bool = False
+    # The node name (``-n``), as another machine's worker would have; by default this one's.
+    name: str = ""
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def node_name(self) -> str:
-        return f"test-{os.getpid()}@{socket.gethostname()}"
+        return self.name or f"test-{os.getpid()}@{socket.gethostname()}"
 
     def _log_since(self, offset: int) -> str:
         with self.log.open("rb") as stream:

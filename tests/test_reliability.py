@@ -10,21 +10,34 @@ import datetime as dt
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from django.conf import settings
 from django.utils import timezone
 
 from config import celery_app
-from connectors.demo_people import ADA, BEN, CHARLES, GRACE, NORA, OLGA
+from connectors.base import OutcomeKind
+from connectors.demo_people import (
+    ADA,
+    BEN,
+    CHARLES,
+    GRACE,
+    NORA,
+    OLGA,
+    trial_signups_table,
+)
+from connectors.mailchimp.sandbox import subscriber_hash
 from connectors.sandboxes import UNLIMITED
 from dsar import transitions
 from dsar.models import (
     Artifact,
+    AttemptState,
     Case,
     CaseStatus,
     DataSystem,
@@ -34,6 +47,7 @@ from dsar.models import (
     Event,
     RunAttempt,
     RunStatus,
+    SystemRun,
 )
 from dsar.tokens import issue_verification
 from tests.conftest import Mailbox, Sandboxes, _database_url, body_text, first_link
@@ -198,14 +212,14 @@ def processes(
         "DSAR_RUN_BACKOFF_MAX_SECONDS": "2",
     }
 
-    def start(kind: str, *, redis_url: str, site_url: str = "", **env: str) -> Any:
+    def start(kind: str, *, redis_url: str, site_url: str = "", name: str = "", **env: str) -> Any:
         full = {**common, "REDIS_URL": redis_url, "SITE_URL": site_url, **env}
         process: WebProcess | WorkerProcess
         if kind == "web":
             process = WebProcess(env=full, log=tmp_path / "web.log")
         else:
             process = WorkerProcess(
-                env=full, log=tmp_path / f"worker-{len(started)}.log", beat=True
+                env=full, log=tmp_path / f"worker-{len(started)}.log", beat=True, name=name
             )
         started.append(process)
         process.start()
@@ -521,3 +535,154 @@ def test_a_worker_killed_mid_run_is_taken_over_after_the_runs_lease_not_the_brok
     ]
     paths = [c["path"] for c in erasing]
     assert paths and len(paths) == len(set(paths)), f"erased twice: {paths}"
+
+
+# --- Two workers, two machines' worth ------------------------------------------------------------
+
+# Those known to every system first: the first runs each worker takes erase something.
+ERASED_PEOPLE = (ADA, GRACE, CHARLES, OLGA, BEN, NORA)
+
+
+def _held(sandboxes: Sandboxes, email: str) -> dict[str, bool]:
+    """Whether each system holds something about the person, as its sandbox says."""
+    engine = sa.create_engine(sandboxes.trial_url)
+    signups = trial_signups_table(sa.MetaData())
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(signups)
+            .where(sa.func.lower(signups.c.email) == email)
+        ).scalar_one()
+    engine.dispose()
+    return {
+        "hubspot": bool(sandboxes.hubspot.state({"email": email})["exists"]),
+        "mailchimp": bool(sandboxes.mailchimp.state({"email": email})["exists"]),
+        "discourse": bool(sandboxes.discourse.state({"email": email})["exists"]),
+        "trial-signups": rows > 0,
+    }
+
+
+@pytest.mark.worker
+@pytest.mark.timeout(240)
+def test_two_workers_erase_twenty_cases_once_each_when_one_machine_dies_mid_erasure(
+    processes: Callable[..., Any],
+    demo_systems_automated: dict[str, DataSystem],
+    sandboxes: Sandboxes,
+    tmp_path: Path,
+) -> None:
+    """Two workers with the hostnames of two machines (each with its beat, as each machine
+    runs the same deployment) take twenty erasure cases of the demo people from the same
+    queue. One of them dies whole (main process, pool, beat: SIGKILL to its group) right after
+    a system erased a person and before the result is recorded, with other runs in flight and
+    prefetched. The other machine takes its work over: every case completes; every system saw
+    one erasing call per record of each person it held and holds nothing of them afterwards;
+    no run did its writes in two attempts that ran to the end, and a run cut short after
+    writing records the erasure its journal shows instead of "nothing held".
+
+    Shortened timings (a run's lease 20 s, the sweeper every 2 s, the broker's visibility
+    timeout 21 s, as the worker fixture has them): the point is who does the work, not when;
+    production's timings are covered by the test of a worker killed mid-run at them."""
+    for sandbox in sandboxes.http:
+        sandbox.configure(latency_s=0.2)
+    people = [ERASED_PEOPLE[n % len(ERASED_PEOPLE)] for n in range(20)]
+    held = {person.email: _held(sandboxes, person.email) for person in set(people)}
+    assert held[ADA.email] == dict.fromkeys(held[ADA.email], True)  # the demo data are there
+
+    marker = tmp_path / "crashed"
+    timings = {
+        "CELERY_VISIBILITY_TIMEOUT": "21",
+        "DSAR_RUN_LEASE_SECONDS": "20",
+        "DSAR_SWEEP_SECONDS": "2",
+    }
+    lost = processes(
+        "worker",
+        redis_url=settings.REDIS_URL,
+        name="a@host1",
+        DSAR_TEST_CRASH_AT="after_connector_action",
+        DSAR_TEST_CRASH_MARKER=str(marker),
+        DSAR_TEST_CRASH_GROUP="true",
+        **timings,
+    )
+    survivor = processes("worker", redis_url=settings.REDIS_URL, name="b@host2", **timings)
+
+    cases = [_access(person, case_type="erasure") for person in people]
+    deadline = time.monotonic() + 60
+    while lost.process.poll() is None:
+        assert time.monotonic() < deadline, "worker a never reached the crash point"
+        time.sleep(0.1)
+    assert marker.exists()
+    # Mid-batch: cases were still in progress when it died.
+    assert Case.objects.filter(pk__in=[c.pk for c in cases], status=CaseStatus.IN_PROGRESS).exists()
+
+    deadline = time.monotonic() + 150
+    for case in cases:
+        while case.status != CaseStatus.COMPLETED:
+            runs = list(case.runs.values_list("system__key", "status", "attempts", "last_error"))
+            assert time.monotonic() < deadline, f"{case.reference} is {case.status}: {runs}"
+            time.sleep(0.5)
+            case.refresh_from_db()
+    assert survivor.process.poll() is None
+
+    runs = list(
+        SystemRun.objects.filter(case__in=cases).select_related("case", "system").order_by("pk")
+    )
+    assert len(runs) == 20 * 4
+    assert all(run.status == RunStatus.SUCCEEDED for run in runs)
+    attempts = list(RunAttempt.objects.filter(run__in=runs))
+    # The kill fell after a system erased someone, before the result was recorded.
+    interrupted = [a for a in attempts if a.state == AttemptState.INTERRUPTED]
+    assert interrupted and any(a.writes for a in interrupted), interrupted
+
+    # No run did its work twice: at most one attempt of each run that was not cut short sent
+    # writes (one cut short may have journaled a write it never sent), and a run whose attempt
+    # was cut short after writing records that effect (from its journal), not "not held".
+    completed = Counter(
+        a.run_id for a in attempts if a.writes and a.state != AttemptState.INTERRUPTED
+    )
+    assert all(count == 1 for count in completed.values()), completed
+    effect = (OutcomeKind.ERASED, OutcomeKind.ANONYMISED)
+    by_id = {run.pk: run for run in runs}
+    for attempt in interrupted:
+        run = by_id[attempt.run_id]
+        assert run.outcome in effect or not attempt.writes, (
+            f"{run.case.email} in {run.system.key}: {run.outcome} after {attempt.writes}"
+        )
+    # Every system that held a person has a run that erased (or, on the forum, anonymised) them,
+    # and no other; two cases of one person at once may share that work between their runs.
+    effects = {(run.case.email, run.system.key) for run in runs if run.outcome in effect}
+    expected = {(email, key) for email, where in held.items() for key, yes in where.items() if yes}
+    assert effects == expected, [
+        (r.case.reference, r.case.email, r.system.key, r.outcome, r.attempts)
+        for r in runs
+        if (r.case.email, r.system.key) in effects ^ expected
+    ]
+
+    # What the systems saw: one erasing call for each record of each person they held (HubSpot
+    # names the contact in the body, so there its calls are counted), and nothing left of them.
+    def erasing(sandbox: Any, method: str, pattern: str) -> list[str]:
+        return [
+            match.group(1)
+            for call in sandbox.calls()
+            if call["method"] == method
+            and 200 <= call["status"] < 300
+            and (match := re.fullmatch(pattern, call["path"]))
+        ]
+
+    def holders(key: str) -> set[str]:
+        return {email for email, where in held.items() if where[key]}
+
+    contacts = erasing(sandboxes.hubspot, "POST", r".*/contacts/(gdpr-delete)")
+    assert len(contacts) == len(holders("hubspot")), contacts
+    members = erasing(
+        sandboxes.mailchimp, "POST", r".*/lists/(\w+/members/\w+)/actions/delete-permanent"
+    )
+    assert len(members) == len(set(members)), f"a member deleted twice: {members}"
+    assert {member.rsplit("/", 1)[1] for member in members} == {
+        subscriber_hash(email) for email in holders("mailchimp")
+    }
+    users = erasing(sandboxes.discourse, "DELETE", r"/admin/users/(\d+)(?:\.json)?") + erasing(
+        sandboxes.discourse, "PUT", r"/admin/users/(\d+)/anonymize(?:\.json)?"
+    )
+    assert len(users) == len(set(users)) == len(holders("discourse")), users
+    for email in held:
+        assert _held(sandboxes, email) == dict.fromkeys(held[email], False), email
