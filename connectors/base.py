@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -433,6 +433,13 @@ class Connector(ABC):
 
         Raises a final ``ConnectorError`` that says which setting or secret is wrong.
         """
+
+    def interrupted_erasure(self, writes: Sequence[str]) -> Outcome:
+        """What an erasure did here whose writes (``writes``, as journaled by ``before_write``)
+        an attempt sent before it was cut short, now that a later attempt finds nothing of the
+        person: erased, unless the connector knows that those writes leave something behind
+        (it then overrides this)."""
+        return Outcome(Action.ERASE, OutcomeKind.ERASED, summary="Erased", changed=list(writes))
 
     def check(self) -> CheckReport:
         """Check the connection: credentials, scopes, and the custom fields the actions need,

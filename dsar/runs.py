@@ -606,17 +606,14 @@ def perform_run(run_id: int) -> RunReport | None:
         )
     confirmed = _confirmed_by_earlier_attempt(run, outcome, run.attempts)
     if confirmed is not None:
-        outcome = Outcome(
-            Action.ERASE,
-            OutcomeKind.ERASED,
-            summary=(
-                f"Erased in attempt {confirmed['performed_in_attempt']} (its worker stopped "
-                f"before recording it); confirmed absent in attempt "
-                f"{confirmed['confirmed_absent_in_attempt']}"
-            ),
-            changed=list(confirmed["writes"]),
-            details={"confirmation": confirmed},
+        # Erased or anonymised, as the connector knows its journaled writes to leave things.
+        outcome = connector.interrupted_erasure(list(confirmed["writes"]))
+        outcome.summary = (
+            f"{outcome.summary} in attempt {confirmed['performed_in_attempt']} (its worker "
+            f"stopped before recording it); confirmed absent in attempt "
+            f"{confirmed['confirmed_absent_in_attempt']}"
         )
+        outcome.details = {**outcome.details, "confirmation": confirmed}
     extra["seconds"] = round(time.monotonic() - started, 3)
     return _report(run, claim.attempt_id, RunStatus.SUCCEEDED, outcome, extra)
 

@@ -230,3 +230,43 @@ def test_an_erasure_under_a_legal_hold_restricts_and_records_the_hold(
         ).scalar_one()
     engine.dispose()
     assert restricted  # kept and restricted, not deleted
+
+
+def test_an_erasure_cut_short_after_it_anonymised_the_rows_is_recorded_as_anonymised_not_erased(
+    tmp_path, monkeypatch
+) -> None:
+    """A worker that dies after the system anonymised the person, before the run is recorded:
+    the attempt that takes over finds nothing under the address, and the journal says what
+    the first one sent. The rows stay without identity, so the answer says anonymised."""
+    from connectors.base import journaling
+    from connectors.demo_people import ADA, create_trial_database, trial_system_config
+    from dsar import runs
+
+    url = f"sqlite:///{tmp_path / 'trial.sqlite3'}"
+    create_trial_database(url)
+    monkeypatch.setenv("DSAR_SECRET_TRIAL_DATABASE_URL", url)
+    config = trial_system_config(url_env="DSAR_SECRET_TRIAL_DATABASE_URL")
+    # Sign-ups kept for statistics: the identity is cleared, the rest of the row stays.
+    config["mapping"][0]["columns"] = {
+        "email": "hash",
+        **dict.fromkeys(["first_name", "surname", "telephone"], "null"),
+        **dict.fromkeys(["country", "organization", "job_title", "signed_up_at"], "keep"),
+    }
+    system = DataSystemFactory(connector="sql", config=config)
+    case = CaseFactory(type="erasure", email=ADA.email, status=CaseStatus.IN_PROGRESS)
+    run = SystemRunFactory(case=case, system=system, action="erase")
+    first = claim_run(run.pk)
+    assert first.attempt_id is not None
+    with journaling(runs._Journal(first.attempt_id)):
+        sent = runs.connector_for(system).erase(runs.identity_of(case))
+    assert sent.kind == "anonymised"  # the trial database keeps its rows without identity
+    # The worker died here; its lease lapses and the task comes back.
+    SystemRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - dt.timedelta(seconds=1))
+
+    run_system_task(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.outcome == "anonymised"
+    assert run.outcome_data["remains"] == ["rows_without_identity"]
+    assert run.outcome_data["details"]["confirmation"]["performed_in_attempt"] == 1

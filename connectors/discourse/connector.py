@@ -45,6 +45,8 @@ NEW_TOPIC, REPLY, NEW_PRIVATE_MESSAGE = 4, 5, 12
 # action type 12 and lists only when the filter names it).
 WRITTEN = f"{NEW_TOPIC},{REPLY},{NEW_PRIVATE_MESSAGE}"
 REMAINS_AFTER_ANONYMISING = ["posts", "private_messages", "anonymous_profile"]
+# The journal's name for the anonymising write (``interrupted_erasure`` reads it back).
+ANONYMISATION = "anonymization"
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,13 @@ class DiscourseConnector(HttpConnector[DiscourseSettings]):
             return _refused(user, detail, data, "")
         return _anonymise(http, user)
 
+    def interrupted_erasure(self, writes: Sequence[str]) -> Outcome:
+        """An interrupted anonymisation left the posts and messages under an anonymous name;
+        a later lookup by the address finds nothing, but the erasure was not a deletion."""
+        if ANONYMISATION in writes:
+            return _anonymised(list(writes))
+        return super().interrupted_erasure(writes)
+
     def restrict(self, identity: Identity, *, reason: str) -> Outcome:
         changed, already = [], []
         with self._client() as http:
@@ -307,16 +316,20 @@ def _delete(http: HttpClient, user: ForumUser) -> bool:
 
 
 def _anonymise(http: HttpClient, user: ForumUser) -> Outcome:
-    reply = http.request("PUT", f"/admin/users/{user.id}/anonymize.json", what="anonymization")
+    reply = http.request("PUT", f"/admin/users/{user.id}/anonymize.json", what=ANONYMISATION)
     data = reply.json_object()
     if reply.get(data, "success", str) != "OK":
         raise reply.malformed("'success' is not OK")
     new_name = reply.get(data, "username", str)
+    return _anonymised([f"user {user.id} anonymised (now {new_name}); posts kept"])
+
+
+def _anonymised(changed: list[str]) -> Outcome:
     return Outcome(
         Action.ERASE,
         OutcomeKind.ANONYMISED,
         summary="Anonymised the forum user; posts and messages stay under an anonymous name",
-        changed=[f"user {user.id} anonymised (now {new_name}); posts kept"],
+        changed=changed,
         remains=list(REMAINS_AFTER_ANONYMISING),
     )
 

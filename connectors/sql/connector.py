@@ -15,7 +15,7 @@ import datetime as dt
 import decimal
 import hashlib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Self
@@ -155,6 +155,11 @@ class SqlSettings:
         )
 
 
+# The journal's names for an erasure's commit: whether rows stay without identity.
+ERASURE = "commit of the erasure"
+ERASURE_KEEPING_ROWS = "commit of the erasure, rows kept without identity"
+
+
 class SqlConnector(Connector):
     key = "sql"
     display_name = SYSTEM
@@ -223,8 +228,9 @@ class SqlConnector(Connector):
                     changed.append(f"{mapping.table}: {count} row(s) erased ({_erasure(mapping)})")
                     kept += [f"{mapping.table}.{c}" for c in mapping.columns_with("keep")]
             if changed:
-                # The erasure takes effect when this transaction commits, right after.
-                before_write("commit of the erasure")
+                # The erasure takes effect when this transaction commits, right after; the
+                # journal says whether rows stay (``interrupted_erasure`` reads it back).
+                before_write(ERASURE_KEEPING_ROWS if kept else ERASURE)
         if not changed:
             return Outcome.nothing_found(Action.ERASE)
         if kept:
@@ -244,6 +250,19 @@ class SqlConnector(Connector):
             changed=changed,
             details={"kept": kept},
         )
+
+    def interrupted_erasure(self, writes: Sequence[str]) -> Outcome:
+        """An interrupted erasure that cleared identifying columns left the rows, without the
+        person's identity: anonymised, as a completed one says."""
+        if ERASURE_KEEPING_ROWS in writes:
+            return Outcome(
+                Action.ERASE,
+                OutcomeKind.ANONYMISED,
+                summary="Removed the person's identity from their rows; the rest is kept",
+                changed=list(writes),
+                remains=["rows_without_identity"],
+            )
+        return super().interrupted_erasure(writes)
 
     def restrict(self, identity: Identity, *, reason: str) -> Outcome:
         found, changed = False, []
