@@ -306,12 +306,17 @@ def hand_over_slot(system: DataSystem) -> None:
     if waiting is None:
         return
     if settings.REDIS_URL:
-        budgets().acquire(
-            _slot_key(system.pk),
-            limit=system.max_concurrency,
-            lease_s=HAND_OVER_LEASE_SECONDS,
-            holder=_holder(waiting),
-        )
+        try:
+            budgets().acquire(
+                _slot_key(system.pk),
+                limit=system.max_concurrency,
+                lease_s=HAND_OVER_LEASE_SECONDS,
+                holder=_holder(waiting),
+            )
+        except BudgetUnavailable as error:
+            # Redis does not answer: the waiting run is woken without a reservation (it takes
+            # a slot when its task runs, as any run), and the caller's result is still recorded.
+            logger.warning("slot for run %s not reserved: %s", waiting, error)
     queue.run_soon(waiting, ahead=True)
 
 
