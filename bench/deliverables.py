@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every rate-limit window divided by this: no wait worth the name.
+NO_WAITING = 10_000.0
 sys.path.insert(0, str(ROOT))
 
 
@@ -64,12 +66,18 @@ def gather(workdir: Path) -> tuple[int, int]:
     urls = start_all(rate_limits=False)
     try:
         create_trial_database(os.environ["DSAR_SECRET_TRIAL_DATABASE_URL"])
-        create_demo_systems(
+        systems = create_demo_systems(
             hubspot_url=urls["hubspot"],
             mailchimp_url=urls["mailchimp"],
             discourse_url=urls["discourse"],
             manual=False,
         )
+        for system in systems:
+            if system.key in urls:
+                # The sandboxes' limits are off: the connectors' own budgets need not wait out
+                # the vendors' windows either (this bench times the files, not the gathering).
+                system.config = {**system.config, "time_scale": NO_WAITING}
+                system.save(update_fields=["config"])
         load_register()
         case = transitions.submit_case(
             case_type="access", email=HANA.email, name=HANA.name, language="en"
