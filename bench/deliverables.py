@@ -96,7 +96,7 @@ def gather(workdir: Path) -> tuple[int, int]:
                     time.sleep(max(0.0, (run.not_before - timezone.now()).total_seconds()))
             else:
                 raise SystemExit(f"{run} did not finish: {run.last_error}")
-        records = sum(sum(run.summary.get("counts", {}).values()) for run in case.runs.all())
+        records = sum(sum(run.counts.values()) for run in case.runs.all())
         return case.pk, records
     finally:
         stop_all()
