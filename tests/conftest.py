@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.utils import translation
 
 from config import celery_app
-from tests.support import WorkerProcess, free_port
+from tests.support import RedisServer, WorkerProcess, free_port
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls in the tests are still
 # plain synchronous calls made between browser steps.
@@ -395,3 +395,13 @@ def assert_accessible(page: Any) -> None:
         },
     )
     assert results.violations_count == 0, results.generate_report()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of the test's own on a free port, without persistence (a restart loses every
+    message), for tests that stop it: never the shared one."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -275,14 +274,6 @@ def test_every_folder_compose_mounts_a_volume_on_is_made_in_the_image_for_its_us
 
 
 # --- The healthcheck commands, run for real ---------------------------------------------------
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -19,14 +19,6 @@ WebFactory = Callable[..., WebProcess]
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def database_url(db: None) -> str:
     """The test database, which the web process only asks to answer a query."""
     db_settings = connection.settings_dict

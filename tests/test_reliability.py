@@ -231,15 +231,6 @@ def processes(
     celery_app.conf.task_default_queue = previous_queue
 
 
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A Redis of the test's own, without persistence: a restart loses every message."""
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 class Person:
     """Someone using the public pages of a web process, as a browser would (with its cookie
     and the form's CSRF token)."""
