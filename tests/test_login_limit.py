@@ -146,3 +146,20 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored(
         reverse("dsar:request"), HTTP_X_FORWARDED_PROTO="https"
     )
     assert proxied.status_code == 200
+
+
+def test_staff_can_sign_in_while_the_cache_holding_the_limits_does_not_answer(settings) -> None:
+    """Redis restarting: the sign-in limits cannot be counted, so they let staff through (and
+    say so in the log) instead of answering 500; a wrong password is still refused."""
+    from tests.support import free_port
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+    staff("clerk")
+    assert sign_in(Client(), "clerk", "wrong password").status_code == 200
+    assert sign_in(Client(), "clerk").status_code == 302

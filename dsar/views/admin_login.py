@@ -6,6 +6,8 @@ address is not locked out. Once a limit is reached, a staff page says when to tr
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
@@ -15,9 +17,12 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
 
 USER_GROUP = "dsar.admin-login.user"
 ADDRESS_GROUP = "dsar.admin-login.ip"
+
+logger = logging.getLogger(__name__)
 
 
 def normalised_username(raw: str) -> str:
@@ -36,11 +41,22 @@ def _limits(request: HttpRequest) -> list[tuple[str, object, str]]:
     ]
 
 
+def _usage(request: HttpRequest, group: str, key: object, rate: str, *, increment: bool) -> Any:
+    """django-ratelimit's count, or None when the cache does not answer: staff can still sign
+    in while Redis restarts (as RATELIMIT_FAIL_OPEN means for the other limits), and the log
+    says the limit was not counted."""
+    try:
+        return get_usage(request, group=group, key=key, rate=rate, increment=increment)
+    except RedisError as error:
+        logger.warning("sign-in limit %s not checked: the cache does not answer (%s)", group, error)
+        return None
+
+
 def _seconds_locked(request: HttpRequest) -> int | None:
     """Seconds until the user name or the address may try again, if either is locked."""
     waits = []
     for group, key, rate in _limits(request):
-        usage = get_usage(request, group=group, key=key, rate=rate, increment=False)
+        usage = _usage(request, group, key, rate, increment=False)
         if usage is not None and usage["count"] >= usage["limit"]:
             waits.append(max(int(usage["time_left"]), 1))
     return max(waits) if waits else None
@@ -48,7 +64,7 @@ def _seconds_locked(request: HttpRequest) -> int | None:
 
 def _count_failure(request: HttpRequest) -> None:
     for group, key, rate in _limits(request):
-        get_usage(request, group=group, key=key, rate=rate, increment=True)
+        _usage(request, group, key, rate, increment=True)
 
 
 def rate_limited_login(request: HttpRequest) -> HttpResponse:
