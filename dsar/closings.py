@@ -4,7 +4,7 @@ cases by the transition that completes one.
 A completed case counts once, under its type, the month it was completed in (in the
 controller's time zone), its days to close (``closed_at - received_at``) to the tenth of a
 day, and whether it was completed on time (its closing day on or before its due date).
-Migration 0021 counted the cases completed before these counts existed, the same way.
+Migration 0020 counted the cases completed before these counts existed, the same way.
 """
 
 from __future__ import annotations
