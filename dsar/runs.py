@@ -613,10 +613,12 @@ def perform_run(run_id: int) -> RunReport | None:
     if confirmed is not None:
         # Erased or anonymised, as the connector knows its journaled writes to leave things.
         outcome = connector.interrupted_erasure(list(confirmed["writes"]))
+        # What is known, no more: that attempt sent the writes (another case's run for the
+        # same person may have been the one that took effect) and this one found nothing left.
         outcome.summary = (
-            f"{outcome.summary} in attempt {confirmed['performed_in_attempt']} (its worker "
-            f"stopped before recording it); confirmed absent in attempt "
-            f"{confirmed['confirmed_absent_in_attempt']}"
+            f"{outcome.summary}: attempt {confirmed['performed_in_attempt']} sent it before its "
+            f"worker stopped; attempt {confirmed['confirmed_absent_in_attempt']} found nothing "
+            f"of the person left"
         )
         outcome.details = {**outcome.details, "confirmation": confirmed}
     extra["seconds"] = round(time.monotonic() - started, 3)

@@ -53,6 +53,7 @@ from .models import (
 )
 from .outbox import cancel_pending, queue_email
 from .references import next_reference, next_reference_checking
+from .suppression import active_entries, entry_for, suppress
 
 S = CaseStatus
 
@@ -199,8 +200,6 @@ def submit_case(
     now = now or timezone.now()
     if case_type not in CaseType.values:
         raise ValueError(f"unknown request type {case_type!r}")
-    from .suppression import active_entries
-
     with transaction.atomic():
         # The reference and whether the address objected to marketing, in one round trip.
         reference, objected = next_reference_checking(
@@ -235,8 +234,6 @@ def _note_marketing_objection(case: Case, *, after: Event | Unknown | None = UNK
     """A new request from someone who objected to direct marketing: the case says so from
     the start, whichever way it came in (form, API, staff's intake), so that nobody
     subscribes them again while working it."""
-    from .suppression import entry_for
-
     entry = entry_for(case.email)
     if entry is not None:
         append_event(
@@ -614,8 +611,6 @@ def announce_restriction_lift(case_id: int, *, lift_on: dt.date, reason: str, ac
 
 def _start_processing(case: Case) -> None:
     """Create a run per enabled system; each is published once the transaction commits."""
-    from .suppression import suppress
-
     if is_marketing_objection(case):
         # Art. 21(3) is absolute: the address is suppressed before any system is even asked.
         suppress(case.email, reference=case.reference)

@@ -13,12 +13,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import downloads, transitions
+from .. import downloads, ratelimit, transitions
 from ..audit import record_refusal
 from ..events import SUBJECT
 from ..forms import CodeForm
 from ..models import Artifact, DownloadLink
-from .limits import limited
 
 _SESSION_KEY = "dsar_download_links"
 
@@ -58,9 +57,8 @@ def download_page(request: HttpRequest, token: str) -> HttpResponse:
     form = CodeForm()
     code_sent = False
     if request.method == "POST" and "send_code" in request.POST:
-        if limited(
-            request, group="dsar.download.code", key=lambda _g, _r: str(link.pk), rate="5/h"
-        ):
+        per_link = ratelimit.Limit(group="dsar.download.code", value=str(link.pk), rate="5/h")
+        if ratelimit.exceeded(request, [per_link]):
             record_refusal(
                 action="download_code_refused",
                 reason="rate_limited",
