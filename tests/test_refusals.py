@@ -198,3 +198,22 @@ def test_a_code_guessed_after_the_limit_is_recorded(
         client.post(reverse("dsar:download", args=[token]), {"code": wrong})
     client.post(reverse("dsar:download", args=[token]), {"code": code})
     assert refusals(case)[-1] == "too_many_wrong_codes"
+
+
+def test_a_sixth_code_within_the_hour_is_refused_and_recorded_as_rate_limited(
+    client, media, django_capture_on_commit_callbacks
+) -> None:
+    """Codes are limited to five an hour per link (guessing a six-digit code needs many);
+    the sixth request is answered 429 and leaves a refusal on the case, and no email."""
+    case = CaseFactory(status=CaseStatus.COMPLETED)
+    token = make_link(case, media)
+    for _ in range(5):
+        send_code(client, token, django_capture_on_commit_callbacks)
+    sent = len(mail.outbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = client.post(reverse("dsar:download", args=[token]), {"send_code": "1"})
+    assert refused.status_code == 429
+    assert len(mail.outbox) == sent
+    assert case.events.filter(action="download_code_sent").count() == 5
+    refusal = case.events.get(action="download_code_refused")
+    assert refusal.data["reason"] == "rate_limited"
