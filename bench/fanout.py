@@ -195,6 +195,8 @@ def run(args: argparse.Namespace, database_url: str) -> None:
             print(
                 f"case {n + 1}: {elapsed:.2f} s from verification to completion; "
                 + ", ".join(f"{key} {seconds:.2f} s" for key, seconds in sorted(durations.items()))
+                + "; "
+                + phases(case.pk)
             )
         elapsed = statistics.median(timings)
         limit = 1.25 * args.latency + 1
@@ -216,6 +218,24 @@ def run(args: argparse.Namespace, database_url: str) -> None:
             redis_process.terminate()
             redis_process.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def phases(case_id: int) -> str:
+    """Where a case's time went: verification to its first run's start, the runs (first start to
+    last finish), and the last finish to the answer."""
+    from dsar.models import Case, Event
+
+    case = Case.objects.get(pk=case_id)
+    runs = list(case.runs.values_list("started_at", "finished_at"))
+    first_start = min(started for started, _ in runs)
+    last_finish = max(finished for _, finished in runs)
+    answered = Event.objects.filter(case_id=case_id).latest("seq").created_at
+    assert case.verified_at  # nosec B101  # the case was verified
+    return (
+        f"start {(first_start - case.verified_at).total_seconds():.3f} s, "
+        f"runs {(last_finish - first_start).total_seconds():.3f} s, "
+        f"answer {(answered - last_finish).total_seconds():.3f} s"
+    )
 
 
 def burst(args: argparse.Namespace, systems: list[Any], worker: WorkerProcess) -> None:

@@ -342,6 +342,9 @@ DSAR = {
     # A system run's claim lasts this long (renewed at each checkpoint of an export); see
     # "Timings" below.
     "RUN_LEASE_SECONDS": env.int("DSAR_RUN_LEASE_SECONDS", default=120),
+    # An export's progress (records and cursor) is made durable at most this often, and always
+    # when the attempt ends; a worker that dies pages again from the last durable checkpoint.
+    "RUN_CHECKPOINT_SECONDS": env.float("DSAR_RUN_CHECKPOINT_SECONDS", default=1.0),
     "SWEEP_SECONDS": env.float("DSAR_SWEEP_SECONDS", default=60.0),
     # A run published this long ago and still not taken is published again by the sweeper
     # (sooner when the broker's queue is empty: the message was lost).
@@ -423,6 +426,11 @@ if "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS:
         )
 if DSAR["SWEEP_SECONDS"] > 60:
     raise ImproperlyConfigured("DSAR_SWEEP_SECONDS must be at most 60: lapsed runs wait for it")
+if not 0 <= DSAR["RUN_CHECKPOINT_SECONDS"] <= _lease * 0.1:
+    raise ImproperlyConfigured(
+        "DSAR_RUN_CHECKPOINT_SECONDS must be between 0 and 0.1 x DSAR_RUN_LEASE_SECONDS: a "
+        "durable checkpoint renews the run's lease"
+    )
 # How hard a web request tries to hand a task to the broker before leaving it to the sweeper.
 DSAR_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
@@ -518,7 +526,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["dsar.api.auth.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env.str("DSAR_API_RATE", default="600/hour")},
     "EXCEPTION_HANDLER": "dsar.api.errors.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "dsar.api.pagination.CasePagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }

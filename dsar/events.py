@@ -52,22 +52,37 @@ def append_event(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("append_event must run inside a transaction holding the case lock")
-    last: tuple[int, str] | None
+    last: Event | None
     if isinstance(after, Unknown):
-        last = Event.objects.filter(case=case).order_by("-seq").values_list("seq", "hash").first()
+        last = Event.objects.filter(case=case).order_by("-seq").only("seq", "hash").first()
     else:
-        last = None if after is None else (after.seq, after.hash)
+        last = after
+    event = new_event(case, actor=actor, action=action, data=data, after=last)
+    event.save()
+    return event
+
+
+def new_event(
+    case: Case,
+    *,
+    actor: str,
+    action: str,
+    data: dict[str, Any] | None = None,
+    after: Event | None,
+) -> Event:
+    """The event that follows ``after`` (``None``: the case's first), hashed and not saved: for
+    ``append_event``, and for a new case's first events, written together with the case itself
+    (``dsar.inserts``), which nobody else can see, let alone append to, before it commits."""
     event = Event(
         case=case,
-        seq=(last[0] + 1) if last else 1,
+        seq=after.seq + 1 if after else 1,
         actor=actor,
         action=action,
         data=data or {},
-        prev_hash=last[1] if last else GENESIS_HASH,
+        prev_hash=after.hash if after else GENESIS_HASH,
         key_id=current(Purpose.AUDIT).id,
     )
     event.hash = event.compute_hash()
-    event.save()
     return event
 
 

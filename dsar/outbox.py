@@ -72,7 +72,23 @@ def queue_email(
 ) -> EmailDelivery:
     """Record an email to send (to the case's person, or to ``to_other``) and wake a worker once
     the caller's transaction commits. ``kind`` names its composer in ``dsar.emails``."""
-    delivery = EmailDelivery.objects.create(
+    delivery = new_email(case, kind, to_other=to_other, args=args, subject=subject)
+    delivery.save(force_insert=True)
+    queue.email_soon(delivery.pk, marked=True)
+    return delivery
+
+
+def new_email(
+    case: Case | None,
+    kind: str,
+    *,
+    to_other: str = "",
+    args: dict[str, Any] | None = None,
+    subject: str = "",
+) -> EmailDelivery:
+    """An email to send, not yet saved: written already marked as queued, as the caller wakes a
+    worker for it (``queue.email_soon(..., marked=True)``) once it is committed."""
+    return EmailDelivery(
         case=case,
         kind=kind,
         to_other=to_other,
@@ -80,8 +96,6 @@ def queue_email(
         subject=subject,
         queued_at=timezone.now(),
     )
-    queue.email_soon(delivery.pk, marked=True)
-    return delivery
 
 
 def cancel_pending(case: Case, kind: str) -> int:

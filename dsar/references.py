@@ -10,17 +10,19 @@ unique and to say when the request came in.
 On SQLite (the demo), which writes one transaction at a time anyway, the year's counter row
 (``ReferenceCounter``) still counts.
 
-``next_reference_checking`` asks one more question of the database in the same round trip: a new
-case's submission needs its reference and whether the address objected to direct marketing, and
-each statement costs the form a round trip and its share of the server's CPU.
+``next_case_numbers`` asks more of the database in the same round trip: a new case's submission
+needs its id, its reference and whether the address objected to direct marketing, and each
+statement costs the form a round trip and its share of the server's CPU.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.db import connection
 from django.db.models import Model, QuerySet
 
-from .models import ReferenceCounter
+from .models import Case, ReferenceCounter
 
 SEQUENCE = "dsar_case_reference"
 
@@ -42,13 +44,26 @@ def next_reference(year: int) -> str:
     return format_reference(year, counter.last)
 
 
-def next_reference_checking(year: int, *, exists: QuerySet[Model]) -> tuple[str, bool]:
-    """A new reference for a case received in ``year``, and whether ``exists`` finds a row: on
-    PostgreSQL in one statement (the caller is inside a transaction)."""
+class CaseNumbers(NamedTuple):
+    """What a new case needs from the database before its rows are written."""
+
+    case_id: int | None  # None where the id comes from the case's own INSERT (SQLite)
+    reference: str
+    objected: bool  # whether ``exists`` found a row
+
+
+def next_case_numbers(year: int, *, exists: QuerySet[Model]) -> CaseNumbers:
+    """A new case's id and reference for a case received in ``year``, and whether ``exists``
+    finds a row: on PostgreSQL in one statement, so that the case and its first event (whose
+    hash covers the case's id) can then be written in one more (``dsar.inserts``). Elsewhere
+    the caller is inside a transaction and the id comes from the case's INSERT."""
     if connection.vendor == "postgresql":
         sql, params = exists.values("pk")[:1].query.sql_with_params()
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT nextval(%s), EXISTS({sql})", [SEQUENCE, *params])
-            number, found = cursor.fetchone()
-        return format_reference(year, number), bool(found)
-    return next_reference(year), exists.exists()
+            cursor.execute(
+                f"SELECT nextval(pg_get_serial_sequence(%s, 'id')), nextval(%s), EXISTS({sql})",
+                [Case._meta.db_table, SEQUENCE, *params],
+            )
+            case_id, number, found = cursor.fetchone()
+        return CaseNumbers(case_id, format_reference(year, number), bool(found))
+    return CaseNumbers(None, next_reference(year), exists.exists())

@@ -377,16 +377,24 @@ class JsonLinesSink:
 
 
 class RunProgress:
-    """The ``ExportProgress`` of one attempt: each checkpoint makes the records written so far
-    and the connector's cursor durable together, and renews the run's lease."""
+    """The ``ExportProgress`` of one attempt. A checkpoint is made durable (the records written
+    so far fsynced, then the connector's cursor and the file's length committed together, and
+    the run's lease renewed) at most every ``RUN_CHECKPOINT_SECONDS``, and always before the
+    attempt ends, however it ends (``settle``): a connector checkpoints after every page, and
+    writing each one cost a short export more than its own HTTP calls. A worker that dies
+    between two durable checkpoints loses nothing but time: the next attempt cuts the file back
+    to the last durable length and pages again from the cursor that goes with it."""
 
     def __init__(self, run: SystemRun, stream: IO[str], sink: JsonLinesSink) -> None:
         self.run = run
         self.stream = stream
         self.sink = sink
-        self.advanced = False
+        self.advanced = False  # a checkpoint of this attempt is durable
         self._cursor: Mapping[str, Any] = run.cursor.get("connector", {})
-        self._deadline = time.monotonic() + settings.DSAR["RUN_ATTEMPT_BUDGET_SECONDS"]
+        self._pending: dict[str, Any] | None = None
+        started = time.monotonic()
+        self._deadline = started + settings.DSAR["RUN_ATTEMPT_BUDGET_SECONDS"]
+        self._durable_at = started
 
     @property
     def cursor(self) -> Mapping[str, Any]:
@@ -394,9 +402,25 @@ class RunProgress:
 
     def checkpoint(self, cursor: Mapping[str, Any]) -> None:
         self.stream.flush()
-        os.fsync(self.stream.fileno())
         self._cursor = dict(cursor)
-        state = {"connector": self._cursor, "bytes": self.stream.tell(), "counts": self.sink.counts}
+        self._pending = {
+            "connector": self._cursor,
+            "bytes": self.stream.tell(),
+            "counts": dict(self.sink.counts),
+        }
+        now = time.monotonic()
+        paused = now > self._deadline
+        if paused or now - self._durable_at >= settings.DSAR["RUN_CHECKPOINT_SECONDS"]:
+            self.settle()
+        if paused:
+            raise AttemptPaused
+
+    def settle(self) -> None:
+        """Make the last checkpoint durable, if it is not yet."""
+        if self._pending is None:
+            return
+        state, self._pending = self._pending, None
+        os.fsync(self.stream.fileno())  # the bytes the cursor counts, before the cursor
         lease = timezone.now() + dt.timedelta(seconds=settings.DSAR["RUN_LEASE_SECONDS"])
         # Progress: the failed attempts before it no longer count towards giving up.
         SystemRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
@@ -411,9 +435,8 @@ class RunProgress:
             )
         self.run.cursor = state
         self.advanced = True
+        self._durable_at = time.monotonic()
         testhooks.crash_point("export_checkpoint")
-        if time.monotonic() > self._deadline:
-            raise AttemptPaused
 
 
 def result_path(run: SystemRun) -> Path:
@@ -442,7 +465,16 @@ def _export(connector: Connector, run: SystemRun, progress_box: list[RunProgress
         sink = JsonLinesSink(stream, run.cursor.get("counts"))
         progress = RunProgress(run, stream, sink)
         progress_box.append(progress)
-        connector.export(identity_of(run.case), sink, progress)
+        try:
+            connector.export(identity_of(run.case), sink, progress)
+        except BaseException:
+            # A wait, a pause, a failure: what was checkpointed is kept for the next attempt
+            # (a rate limit hit every few pages must not page through the same ones for ever).
+            try:
+                progress.settle()
+            except Exception as error:  # the attempt's own error is the one to report
+                logger.warning("run %s: the last checkpoint was not saved (%r)", run.pk, error)
+            raise
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(target.with_suffix(".partial"), target)

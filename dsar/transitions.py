@@ -16,12 +16,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
-from . import manual, queue, redactions, runs
+from . import inserts, manual, queue, redactions, runs
 from .closings import count_closing
 from .deadlines import due_date_for
-from .events import SUBJECT, SYSTEM, UNKNOWN, Unknown, append_event
+from .events import SUBJECT, SYSTEM, UNKNOWN, Unknown, append_event, new_event
 from .manual import ManualResult
 from .models import (
     REASONS_NEEDING_A_NOTE,
@@ -51,8 +52,8 @@ from .models import (
     SystemRun,
     Verification,
 )
-from .outbox import cancel_pending, queue_email
-from .references import next_reference, next_reference_checking
+from .outbox import cancel_pending, new_email, queue_email
+from .references import next_case_numbers, next_reference
 from .suppression import active_entries, entry_for, suppress
 
 S = CaseStatus
@@ -196,17 +197,19 @@ def submit_case(
     details: dict[str, str] | None = None,
     now: dt.datetime | None = None,
 ) -> Case:
-    """Save a new request and its verification email, sent once the case is committed."""
+    """Save a new request and its verification email, sent once the case is committed.
+
+    On PostgreSQL this is two statements: the case's id, reference and whether the address
+    objected to direct marketing (``next_case_numbers``), then the case, its first events and
+    the email in one INSERT (``insert_new``), which is a transaction of its own."""
     now = now or timezone.now()
     if case_type not in CaseType.values:
         raise ValueError(f"unknown request type {case_type!r}")
-    with transaction.atomic():
-        # The reference and whether the address objected to marketing, in one round trip.
-        reference, objected = next_reference_checking(
-            timezone.localdate(now).year, exists=active_entries(email)
-        )
-        case = Case.objects.create(
-            reference=reference,
+    with inserts.transaction_unless_one_statement():
+        numbers = next_case_numbers(timezone.localdate(now).year, exists=active_entries(email))
+        case = Case(
+            pk=numbers.case_id,
+            reference=numbers.reference,
             type=case_type,
             email=email,
             name=name,
@@ -217,32 +220,55 @@ def submit_case(
             received_at=now,
             due_date=due_date_for(now),
         )
-        submitted = append_event(
+        rows: list[Model] = [case]
+        if case.pk is None:  # SQLite: the id comes from the case's INSERT
+            case.save(force_insert=True)
+            rows = []
+        submitted = new_event(
             case,
             actor=SUBJECT,
             action="submitted",
             data={"type": case_type, "language": language, "due_date": case.due_date.isoformat()},
             after=None,
         )
-        if objected:
-            _note_marketing_objection(case, after=submitted)
-        queue_email(case, "verification")
+        rows.append(submitted)
+        if numbers.objected:
+            objection = _marketing_objection_event(case, after=submitted)
+            if objection is not None:
+                rows.append(objection)
+        delivery = new_email(case, "verification")
+        inserts.insert_new(*rows, delivery)
+        queue.email_soon(delivery.pk, marked=True)
     return case
 
 
-def _note_marketing_objection(case: Case, *, after: Event | Unknown | None = UNKNOWN) -> None:
-    """A new request from someone who objected to direct marketing: the case says so from
-    the start, whichever way it came in (form, API, staff's intake), so that nobody
-    subscribes them again while working it."""
+def _marketing_objection_event(case: Case, *, after: Event | None) -> Event | None:
+    """The event that says the person objected to direct marketing (None if no objection holds):
+    a new request from someone who objected says so from the start, whichever way it came in
+    (form, API, staff's intake), so that nobody subscribes them again while working it."""
     entry = entry_for(case.email)
-    if entry is not None:
-        append_event(
-            case,
-            actor=SYSTEM,
-            action="marketing_objection_on_record",
-            data={"since": entry.created_at.date().isoformat(), "reference": entry.reference},
-            after=after,
-        )
+    if entry is None:
+        return None
+    return new_event(
+        case,
+        actor=SYSTEM,
+        action="marketing_objection_on_record",
+        data={"since": entry.created_at.date().isoformat(), "reference": entry.reference},
+        after=after,
+    )
+
+
+def _note_marketing_objection(case: Case, *, after: Event | Unknown = UNKNOWN) -> None:
+    """Append the marketing-objection event to a case (its lock held) if an objection holds;
+    ``after``: the case's last event, when the caller knows it."""
+    last = (
+        Event.objects.filter(case=case).order_by("-seq").only("seq", "hash").first()
+        if isinstance(after, Unknown)
+        else after
+    )
+    event = _marketing_objection_event(case, after=last)
+    if event is not None:
+        event.save()
 
 
 def resend_verification(case_id: int, *, actor: str = SUBJECT) -> None:

@@ -192,6 +192,20 @@ def test_the_list_filters_and_the_detail_shows_systems_and_files(key, reviewed_c
     assert api(key).get(reverse("api-case", args=["DSAR-1999-000001"])).status_code == 404
 
 
+def test_a_limit_or_offset_beyond_what_the_database_counts_gets_a_page_not_a_500(key) -> None:
+    CaseFactory.create_batch(3)
+    huge = str(2**64)
+
+    too_many = api(key).get(reverse("api-cases"), {"limit": huge})
+    too_far = api(key).get(reverse("api-cases"), {"offset": huge})
+
+    assert too_many.status_code == 200
+    assert len(too_many.json()["results"]) == 3
+    assert too_far.status_code == 200
+    assert too_far.json()["results"] == []
+    assert too_far.json()["count"] == 3
+
+
 def test_workflow_actions_follow_the_roles_and_the_rules(reviewed_case) -> None:
     DataSystemFactory()
     _h, handler_key = create_token(

@@ -8,11 +8,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from dsar import transitions
-from dsar.models import Case
+from dsar.events import new_event, verify_chain
+from dsar.inserts import insert_new
+from dsar.models import Case, EmailDelivery, Event
 from dsar.suppression import suppress
 
 pytestmark = pytest.mark.skipif(
@@ -87,15 +90,45 @@ def test_a_submission_learns_its_reference_and_any_marketing_objection_in_one_st
             case_type="access", email="Objector@Example.com", name="O", language="en"
         )
 
-    # The reference with the objection check, the case, its first event, its email (the
-    # test's own transaction makes submit_case's a savepoint, which is not counted).
+    # The case's id and reference with the objection check; then the case, its first event
+    # and its email in one INSERT, which needs no BEGIN and COMMIT of its own.
     statements = statements_of(plain)
-    assert len(statements) == 4
+    assert len(statements) == 2
     assert "nextval" in statements[0] and "dsar_suppressionentry" in statements[0]
+    assert all(table in statements[1] for table in ("dsar_case", "dsar_event", "dsar_email"))
     assert not nobody.events.filter(action="marketing_objection_on_record").exists()
+    assert nobody.deliveries.get().kind == "verification"
     event = objector.events.get(action="marketing_objection_on_record")
     assert event.data["reference"] == "DSAR-2026-000001"
+    assert [e.action for e in objector.events.order_by("seq")] == [
+        "submitted",
+        "marketing_objection_on_record",
+    ]
+    assert verify_chain(objector.pk) is None and verify_chain(nobody.pk) is None
     assert len(statements_of(objecting)) > len(statements)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rows_of_a_submission_are_written_all_or_none() -> None:
+    now = timezone.now()
+    case = Case(
+        pk=Case.objects.count() + 1000,
+        reference="DSAR-2026-999999",
+        type="access",
+        email="half@example.com",
+        name="H",
+        language="en",
+        received_at=now,
+        due_date=now.date(),
+    )
+    event = new_event(case, actor="subject", action="submitted", after=None)
+    too_long = EmailDelivery(case=case, kind="x" * 41)  # the column holds 40
+
+    with pytest.raises(DataError):
+        insert_new(case, event, too_long)
+
+    assert not Case.objects.filter(reference="DSAR-2026-999999").exists()
+    assert not Event.objects.filter(case_id=case.pk).exists()
 
 
 def statements_of(queries: CaptureQueriesContext) -> list[str]:

@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from connectors.base import (
+    Action,
+    Connector,
+    CountingSink,
+    ExportOutcome,
+    ExportProgress,
+    Identity,
+    RateLimited,
+    RecordSink,
+    Resume,
+)
+from connectors.registry import CONNECTORS
 from dsar import transitions
 from dsar.manual import ManualResult, ManualResultInvalid
-from dsar.models import Case, CaseStatus, ManualTask, RectificationChange, RunStatus, SystemRun
+from dsar.models import (
+    Case,
+    CaseStatus,
+    DataSystem,
+    ManualTask,
+    RectificationChange,
+    RunStatus,
+    SystemRun,
+)
 from dsar.runs import claim_run, hand_over_slot, release_slot
 from dsar.tasks import run_system_task
 from dsar.tokens import issue_verification
@@ -270,3 +296,83 @@ def test_an_erasure_cut_short_after_it_anonymised_the_rows_is_recorded_as_anonym
     assert run.outcome == "anonymised"
     assert run.outcome_data["remains"] == ["rows_without_identity"]
     assert run.outcome_data["details"]["confirmation"]["performed_in_attempt"] == 1
+
+
+# --- Checkpoints of a long export --------------------------------------------------------------
+
+
+class PagedSystem(Connector):
+    """A system with ten pages of one record each that asks us to wait after the third page
+    of every attempt, as a vendor's rate limit does mid-paging."""
+
+    key = "paged"
+    display_name = "Paged system"
+    supports = frozenset({Action.EXPORT})
+    PAGES = 10
+    pages_per_attempt = 3
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, secrets: Mapping[str, str]) -> Self:
+        return cls()
+
+    def export(
+        self, identity: Identity, sink: RecordSink, progress: ExportProgress | None = None
+    ) -> ExportOutcome:
+        resume = Resume(progress)
+        counter = CountingSink(sink, resume)
+        start = int(resume.position("pages").get("offset", 0))
+        for page in range(start, self.PAGES):
+            if page - start == self.pages_per_attempt:
+                raise RateLimited("slow down", retry_after=5)
+            counter.write("pages", {"page": page})
+            resume.checkpoint("pages", {"offset": page + 1})
+        resume.finish("pages")
+        return counter.outcome()
+
+
+@pytest.fixture
+def paged_system(monkeypatch: pytest.MonkeyPatch) -> DataSystem:
+    monkeypatch.setitem(CONNECTORS, "paged", f"{__name__}.PagedSystem")
+    return DataSystemFactory(key="paged", connector="paged", config={})
+
+
+def test_a_wait_mid_export_keeps_the_pages_written_and_the_next_attempt_goes_on_from_them(
+    paged_system: DataSystem, settings: Any
+) -> None:
+    settings.DSAR = {**settings.DSAR, "RUN_CHECKPOINT_SECONDS": 60.0}
+    case = CaseFactory(type="access", status=CaseStatus.IN_PROGRESS)
+    run = SystemRunFactory(case=case, system=paged_system, action="export")
+
+    with CaptureQueriesContext(connection) as first:
+        run_system_task(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.PENDING and run.not_before is not None
+    assert run.cursor["connector"]["streams"] == {"pages": {"offset": 3}}
+    assert run.cursor["counts"] == {"pages": 3}
+    # The three pages' checkpoints were saved once, when the attempt ended, not page by page.
+    saves = [q for q in first if q["sql"].startswith('UPDATE "dsar_systemrun" SET "cursor"')]
+    assert len(saves) == 1
+
+    for _attempt in range(5):
+        SystemRun.objects.filter(pk=run.pk).update(not_before=None)
+        run_system_task(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    path = Path(settings.MEDIA_ROOT) / run.result_file
+    pages = [json.loads(line)["record"]["page"] for line in path.read_text().splitlines()]
+    assert pages == list(range(PagedSystem.PAGES))
+
+
+def test_an_export_saves_its_progress_as_it_goes_once_the_checkpoint_interval_passed(
+    paged_system: DataSystem, settings: Any
+) -> None:
+    settings.DSAR = {**settings.DSAR, "RUN_CHECKPOINT_SECONDS": 0.0}
+    case = CaseFactory(type="access", status=CaseStatus.IN_PROGRESS)
+    run = SystemRunFactory(case=case, system=paged_system, action="export")
+
+    with CaptureQueriesContext(connection) as first:
+        run_system_task(run.pk)
+
+    saves = [q for q in first if q["sql"].startswith('UPDATE "dsar_systemrun" SET "cursor"')]
+    assert len(saves) == 3  # one per page: each was due

@@ -1,0 +1,79 @@
+"""Inserting a few new rows of different models in one round trip.
+
+A case's submission writes three rows (the case, its first event, its verification email), and
+each statement costs the public form a round trip and its share of the database server's CPU;
+inside a transaction, BEGIN and COMMIT cost two more. On PostgreSQL, ``insert_new`` sends the
+rows as one statement: each row's INSERT is built by Django's own insert compiler (so defaults,
+conversions and column lists are Django's), and they are joined as data-modifying ``WITH``
+clauses. One statement is one transaction: all the rows are written, or none. Foreign keys
+between the rows need the referenced row's primary key set before the call (see
+``next_case_numbers`` in ``dsar.references``); the other primary keys come back from the
+database and are set on the instances.
+
+Elsewhere (SQLite, the demo) the rows are saved one after another in a transaction.
+
+What this skips, as ``QuerySet.bulk_create`` does: ``Model.save`` and the save signals. Only
+models whose ``save`` adds nothing to a new row may be passed (``Event.save`` only refuses
+updates).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Model
+from django.db.models.sql import InsertQuery
+
+
+def insert_new(*objs: Model) -> None:
+    """Insert these new rows, in this order, all or none."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            for obj in objs:
+                obj.save(force_insert=True)
+        return
+    clauses: list[str] = []
+    params: list[Any] = []
+    for n, obj in enumerate(objs):
+        sql, obj_params = _insert_sql(obj)
+        clauses.append(f"r{n} AS ({sql})")
+        params.extend(obj_params)
+    # Only Django's compiled INSERTs and our own clause names go into the text; every value is a
+    # parameter.
+    pks = ", ".join(f"(SELECT * FROM r{n})" for n in range(len(objs)))  # noqa: S608  # nosec B608
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(clauses)} SELECT {pks}", params)
+        row = cursor.fetchone()
+    for obj, pk in zip(objs, row, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def _insert_sql(obj: Model) -> tuple[str, tuple[Any, ...]]:
+    """The INSERT Django would send for this new row, returning its primary key (as
+    ``Model._do_insert`` builds it)."""
+    meta = obj._meta
+    fields = [
+        field
+        for field in meta.local_concrete_fields
+        if not field.generated and (obj.pk is not None or field is not meta.auto_field)
+    ]
+    query = InsertQuery(type(obj))
+    query.insert_values(fields, [obj])
+    compiler = query.get_compiler(connection=connection)
+    compiler.returning_fields = [meta.pk]
+    [(sql, params)] = compiler.as_sql()
+    return sql, tuple(params)
+
+
+def transaction_unless_one_statement() -> AbstractContextManager[object]:
+    """The transaction around reads, sequence numbers and an ``insert_new``: none on PostgreSQL,
+    where the insert is one statement and so a transaction of its own (sequences are not
+    transactional, and the reads need no lock), which saves BEGIN and COMMIT; elsewhere, or
+    inside the caller's transaction, an atomic block."""
+    if connection.vendor == "postgresql":
+        return nullcontext()
+    return transaction.atomic()
