@@ -431,13 +431,6 @@ if not 0 <= DSAR["RUN_CHECKPOINT_SECONDS"] <= _lease * 0.1:
         "DSAR_RUN_CHECKPOINT_SECONDS must be between 0 and 0.1 x DSAR_RUN_LEASE_SECONDS: a "
         "durable checkpoint renews the run's lease"
     )
-# How hard a web request tries to hand a task to the broker before leaving it to the sweeper.
-DSAR_PUBLISH_RETRY_POLICY = {
-    "max_retries": 1,
-    "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.5,
-}
 # Tests only: the worker kills itself at this point, once (dsar.testhooks).
 DSAR_TEST_CRASH_AT = env.str("DSAR_TEST_CRASH_AT", default="")
 DSAR_TEST_CRASH_MARKER = env.str("DSAR_TEST_CRASH_MARKER", default=str(VAR_DIR / "crash-marker"))

@@ -23,13 +23,15 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 from django.db.models.sql import InsertQuery
 
 
 def insert_new(*objs: Model) -> None:
     """Insert these new rows, in this order, all or none."""
-    if connection.vendor != "postgresql":
+    db = transaction.get_connection()  # the connection itself, not its proxy
+    if db.vendor != "postgresql":
         with transaction.atomic():
             for obj in objs:
                 obj.save(force_insert=True)
@@ -37,22 +39,22 @@ def insert_new(*objs: Model) -> None:
     clauses: list[str] = []
     params: list[Any] = []
     for n, obj in enumerate(objs):
-        sql, obj_params = _insert_sql(obj)
+        sql, obj_params = _insert_sql(obj, db)
         clauses.append(f"r{n} AS ({sql})")
         params.extend(obj_params)
     # Only Django's compiled INSERTs and our own clause names go into the text; every value is a
     # parameter.
     pks = ", ".join(f"(SELECT * FROM r{n})" for n in range(len(objs)))  # noqa: S608  # nosec B608
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(clauses)} SELECT {pks}", params)
         row = cursor.fetchone()
     for obj, pk in zip(objs, row, strict=True):
         obj.pk = pk
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = db.alias
 
 
-def _insert_sql(obj: Model) -> tuple[str, tuple[Any, ...]]:
+def _insert_sql(obj: Model, db: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
     """The INSERT Django would send for this new row, returning its primary key (as
     ``Model._do_insert`` builds it)."""
     meta = obj._meta
@@ -63,7 +65,7 @@ def _insert_sql(obj: Model) -> tuple[str, tuple[Any, ...]]:
     ]
     query = InsertQuery(type(obj))
     query.insert_values(fields, [obj])
-    compiler = query.get_compiler(connection=connection)
+    compiler = query.get_compiler(connection=db)
     compiler.returning_fields = [meta.pk]
     [(sql, params)] = compiler.as_sql()
     return sql, tuple(params)
