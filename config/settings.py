@@ -519,7 +519,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["dsar.api.auth.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env.str("DSAR_API_RATE", default="600/hour")},
     "EXCEPTION_HANDLER": "dsar.api.errors.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "dsar.api.pagination.CasePagination",
+    "DEFAULT_PAGINATION_CLASS": "dsar.api.pagination.BoundedPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }

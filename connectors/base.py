@@ -314,9 +314,10 @@ class ExportProgress(Protocol):
     """Where a resumable export stands: the connector reads ``cursor`` when it starts (empty at
     the first attempt) and calls ``checkpoint`` after each page it has written to the sink.
 
-    The app makes a checkpoint durable (the records written so far and the cursor together), so
-    an attempt cut short — by a rate limit's wait or a killed worker — resumes where the last
-    checkpoint left off, without writing any record twice. The cursor is the connector's own
+    The app makes checkpoints durable (the records written so far and the cursor together; at
+    most every ``DSAR_RUN_CHECKPOINT_SECONDS``, and whenever an attempt stops short), so an
+    attempt cut short — by a rate limit's wait or a killed worker — resumes where the last
+    durable checkpoint left off, without writing any record twice. The cursor is the connector's own
     JSON-serialisable object (say ``{"stream": "posts", "offset": 930}``).
     """
 

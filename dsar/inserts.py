@@ -29,7 +29,7 @@ from django.db.models.sql import InsertQuery
 
 
 def insert_new(*objs: Model) -> None:
-    """Insert these new rows, in this order, all or none."""
+    """Insert these new rows, all or none (their primary keys come back on the instances)."""
     db = transaction.get_connection()  # the connection itself, not its proxy
     if db.vendor != "postgresql":
         with transaction.atomic():
@@ -56,8 +56,11 @@ def insert_new(*objs: Model) -> None:
 
 def _insert_sql(obj: Model, db: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
     """The INSERT Django would send for this new row, returning its primary key (as
-    ``Model._do_insert`` builds it)."""
+    ``Model._do_insert`` builds it). Only for a model whose sole value filled in by the
+    database is its primary key, in one table of its own."""
     meta = obj._meta
+    if meta.proxy or meta.parents or [f for f in meta.db_returning_fields if f is not meta.pk]:
+        raise ValueError(f"insert_new cannot write a {meta.label}: Model.save can")
     fields = [
         field
         for field in meta.local_concrete_fields
@@ -72,10 +75,11 @@ def _insert_sql(obj: Model, db: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ..
 
 
 def transaction_unless_one_statement() -> AbstractContextManager[object]:
-    """The transaction around reads, sequence numbers and an ``insert_new``: none on PostgreSQL,
-    where the insert is one statement and so a transaction of its own (sequences are not
-    transactional, and the reads need no lock), which saves BEGIN and COMMIT; elsewhere, or
-    inside the caller's transaction, an atomic block."""
-    if connection.vendor == "postgresql":
+    """The transaction around reads, sequence numbers and an ``insert_new``: none on PostgreSQL
+    outside a transaction, where the insert is one statement and so a transaction of its own
+    (sequences are not transactional, and the reads need no lock), which saves BEGIN and
+    COMMIT; elsewhere an atomic block (inside the caller's transaction, a savepoint, so that a
+    failed insert leaves the caller's transaction usable)."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
         return nullcontext()
     return transaction.atomic()

@@ -379,11 +379,12 @@ class JsonLinesSink:
 class RunProgress:
     """The ``ExportProgress`` of one attempt. A checkpoint is made durable (the records written
     so far fsynced, then the connector's cursor and the file's length committed together, and
-    the run's lease renewed) at most every ``RUN_CHECKPOINT_SECONDS``, and always before the
-    attempt ends, however it ends (``settle``): a connector checkpoints after every page, and
-    writing each one cost a short export more than its own HTTP calls. A worker that dies
-    between two durable checkpoints loses nothing but time: the next attempt cuts the file back
-    to the last durable length and pages again from the cursor that goes with it."""
+    the run's lease renewed) at most every ``RUN_CHECKPOINT_SECONDS``, and when an attempt
+    stops short of the end (a wait, a pause, a failure: ``settle``); a finished export saves its
+    whole file instead. A connector checkpoints after every page, and writing each one cost a
+    short export more than its own HTTP calls. A worker that dies between two durable
+    checkpoints loses nothing but time: the next attempt cuts the file back to the last durable
+    length and pages again from the cursor that goes with it."""
 
     def __init__(self, run: SystemRun, stream: IO[str], sink: JsonLinesSink) -> None:
         self.run = run
@@ -426,6 +427,9 @@ class RunProgress:
         SystemRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
             cursor=state, lease_until=lease, failures=0
         )
+        self.run.cursor = state
+        self.advanced = True
+        self._durable_at = time.monotonic()
         if settings.REDIS_URL:  # the system slot lives as long as the run's lease
             budgets().acquire(
                 _slot_key(self.run.system_id),
@@ -433,9 +437,6 @@ class RunProgress:
                 lease_s=settings.DSAR["RUN_LEASE_SECONDS"],
                 holder=_holder(self.run.pk),
             )
-        self.run.cursor = state
-        self.advanced = True
-        self._durable_at = time.monotonic()
         testhooks.crash_point("export_checkpoint")
 
 

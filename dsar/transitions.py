@@ -200,8 +200,9 @@ def submit_case(
     """Save a new request and its verification email, sent once the case is committed.
 
     On PostgreSQL this is two statements: the case's id, reference and whether the address
-    objected to direct marketing (``next_case_numbers``), then the case, its first events and
-    the email in one INSERT (``insert_new``), which is a transaction of its own."""
+    objected to direct marketing (``next_case_numbers``), then the case, its first event and
+    the email in one INSERT (``insert_new``), which is a transaction of its own (a third reads
+    the objection for its event when there is one)."""
     now = now or timezone.now()
     if case_type not in CaseType.values:
         raise ValueError(f"unknown request type {case_type!r}")

@@ -68,6 +68,8 @@ def crashing_worker(celery_worker: WorkerProcess, tmp_path: Path) -> Iterator[Wo
         **celery_worker.env,
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "DSAR_TEST_CRASH_AT": "export_checkpoint",
+        # Every checkpoint durable, so that the crash lands right after the first page.
+        "DSAR_RUN_CHECKPOINT_SECONDS": "0",
         "DSAR_TEST_CRASH_MARKER": str(tmp_path / "crashed"),
         "DATABASE_URL": _database_url(),
     }

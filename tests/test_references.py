@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from dsar import transitions
 from dsar.events import new_event, verify_chain
-from dsar.inserts import insert_new
+from dsar.inserts import insert_new, transaction_unless_one_statement
 from dsar.models import Case, EmailDelivery, Event
 from dsar.suppression import suppress
 
@@ -133,3 +133,29 @@ def test_the_rows_of_a_submission_are_written_all_or_none() -> None:
 
 def statements_of(queries: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_insert_inside_the_callers_transaction_leaves_that_transaction_usable() -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        kept = transitions.submit_case(
+            case_type="access", email="kept@example.com", name="K", language="en"
+        )
+        case = Case(
+            pk=kept.pk + 1000,
+            reference="DSAR-2026-999998",
+            type="access",
+            email="half@example.com",
+            name="H",
+            language="en",
+            received_at=now,
+            due_date=now.date(),
+        )
+        with pytest.raises(DataError), transaction_unless_one_statement():
+            insert_new(case, EmailDelivery(case=case, kind="x" * 41))
+
+        assert Case.objects.filter(pk=kept.pk).exists()  # the transaction still answers
+
+    assert Case.objects.filter(pk=kept.pk).exists()
+    assert not Case.objects.filter(reference="DSAR-2026-999998").exists()

@@ -1,8 +1,9 @@
 """The API's pages: ``limit`` and ``offset`` as DRF's, within bounds the database can count to.
 
 DRF takes any positive integer; a ``limit`` or ``offset`` past PostgreSQL's bigint made the
-query fail with a 500. A larger ``limit`` gets ``MAX_LIMIT`` results, a larger ``offset`` an
-empty page (no history is that long)."""
+query fail with a 500. A page holds 50 results unless ``limit`` asks otherwise, and at most
+``MAX_LIMIT`` (the ``next`` link leads on); an ``offset`` past ``MAX_OFFSET`` gets an empty
+page (no history is that long)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ MAX_LIMIT = 200
 MAX_OFFSET = 10**12
 
 
-class CasePagination(LimitOffsetPagination):
+class BoundedPagination(LimitOffsetPagination):
     max_limit = MAX_LIMIT
 
     def get_offset(self, request: Request) -> int:
