@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dsar.api.auth import TokenRateThrottle, create_token
+from dsar.api.pagination import MAX_LIMIT
 from dsar.models import ApiToken, Artifact, Case, CaseStatus
 from tests.factories import CaseFactory, DataSystemFactory
 from tests.support import ROOT
@@ -193,17 +194,18 @@ def test_the_list_filters_and_the_detail_shows_systems_and_files(key, reviewed_c
 
 
 def test_a_limit_or_offset_beyond_what_the_database_counts_gets_a_page_not_a_500(key) -> None:
-    CaseFactory.create_batch(3)
+    CaseFactory.create_batch(MAX_LIMIT + 1)
     huge = str(2**64)
 
     too_many = api(key).get(reverse("api-cases"), {"limit": huge})
     too_far = api(key).get(reverse("api-cases"), {"offset": huge})
 
     assert too_many.status_code == 200
-    assert len(too_many.json()["results"]) == 3
+    assert len(too_many.json()["results"]) == MAX_LIMIT == 200
+    assert too_many.json()["next"]  # the one left over is on the next page
     assert too_far.status_code == 200
     assert too_far.json()["results"] == []
-    assert too_far.json()["count"] == 3
+    assert too_far.json()["count"] == MAX_LIMIT + 1
 
 
 def test_workflow_actions_follow_the_roles_and_the_rules(reviewed_case) -> None:

@@ -67,6 +67,14 @@ def test_a_safe_production_set_up_passes_check_deploy() -> None:
     assert result.returncode == 0, result.stderr + result.stdout
 
 
+def test_a_checkpoint_interval_near_the_runs_lease_is_refused_at_start_up() -> None:
+    # Each durable checkpoint renews the lease (120 s): saving them only every 13 s or more
+    # would leave too little of it.
+    result = manage("check", env=production_env(DSAR_RUN_CHECKPOINT_SECONDS="13"))
+    assert result.returncode != 0
+    assert "DSAR_RUN_CHECKPOINT_SECONDS" in result.stderr
+
+
 def test_production_refuses_to_start_without_a_secret_key() -> None:
     result = manage("check", env=production_env(SECRET_KEY=None))
     assert result.returncode != 0

@@ -108,12 +108,11 @@ def test_a_submission_learns_its_reference_and_any_marketing_objection_in_one_st
     assert len(statements_of(objecting)) > len(statements)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_rows_of_a_submission_are_written_all_or_none() -> None:
+def unsaved_case(pk: int, reference: str) -> Case:
     now = timezone.now()
-    case = Case(
-        pk=Case.objects.count() + 1000,
-        reference="DSAR-2026-999999",
+    return Case(
+        pk=pk,
+        reference=reference,
         type="access",
         email="half@example.com",
         name="H",
@@ -121,6 +120,11 @@ def test_the_rows_of_a_submission_are_written_all_or_none() -> None:
         received_at=now,
         due_date=now.date(),
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rows_of_a_submission_are_written_all_or_none() -> None:
+    case = unsaved_case(Case.objects.count() + 1000, "DSAR-2026-999999")
     event = new_event(case, actor="subject", action="submitted", after=None)
     too_long = EmailDelivery(case=case, kind="x" * 41)  # the column holds 40
 
@@ -137,21 +141,11 @@ def statements_of(queries: CaptureQueriesContext) -> list[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_insert_inside_the_callers_transaction_leaves_that_transaction_usable() -> None:
-    now = timezone.now()
     with transaction.atomic():
         kept = transitions.submit_case(
             case_type="access", email="kept@example.com", name="K", language="en"
         )
-        case = Case(
-            pk=kept.pk + 1000,
-            reference="DSAR-2026-999998",
-            type="access",
-            email="half@example.com",
-            name="H",
-            language="en",
-            received_at=now,
-            due_date=now.date(),
-        )
+        case = unsaved_case(kept.pk + 1000, "DSAR-2026-999998")
         with pytest.raises(DataError), transaction_unless_one_statement():
             insert_new(case, EmailDelivery(case=case, kind="x" * 41))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
@@ -310,6 +311,7 @@ class PagedSystem(Connector):
     supports = frozenset({Action.EXPORT})
     PAGES = 10
     pages_per_attempt = 3
+    seconds_per_page = 0.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, secrets: Mapping[str, str]) -> Self:
@@ -324,6 +326,7 @@ class PagedSystem(Connector):
         for page in range(start, self.PAGES):
             if page - start == self.pages_per_attempt:
                 raise RateLimited("slow down", retry_after=5)
+            time.sleep(self.seconds_per_page)
             counter.write("pages", {"page": page})
             resume.checkpoint("pages", {"offset": page + 1})
         resume.finish("pages")
@@ -336,23 +339,29 @@ def paged_system(monkeypatch: pytest.MonkeyPatch) -> DataSystem:
     return DataSystemFactory(key="paged", connector="paged", config={})
 
 
+def first_attempt(system: DataSystem) -> tuple[SystemRun, int]:
+    """A paged export's first attempt: the run, and how often it saved its checkpoint."""
+    case = CaseFactory(type="access", status=CaseStatus.IN_PROGRESS)
+    run = SystemRunFactory(case=case, system=system, action="export")
+    with CaptureQueriesContext(connection) as queries:
+        run_system_task(run.pk)
+    run.refresh_from_db()
+    saves = [q for q in queries if q["sql"].startswith('UPDATE "dsar_systemrun" SET "cursor"')]
+    return run, len(saves)
+
+
 def test_a_wait_mid_export_keeps_the_pages_written_and_the_next_attempt_goes_on_from_them(
     paged_system: DataSystem, settings: Any
 ) -> None:
     settings.DSAR = {**settings.DSAR, "RUN_CHECKPOINT_SECONDS": 60.0}
-    case = CaseFactory(type="access", status=CaseStatus.IN_PROGRESS)
-    run = SystemRunFactory(case=case, system=paged_system, action="export")
 
-    with CaptureQueriesContext(connection) as first:
-        run_system_task(run.pk)
+    run, saves = first_attempt(paged_system)
 
-    run.refresh_from_db()
     assert run.status == RunStatus.PENDING and run.not_before is not None
     assert run.cursor["connector"]["streams"] == {"pages": {"offset": 3}}
     assert run.cursor["counts"] == {"pages": 3}
     # The three pages' checkpoints were saved once, when the attempt ended, not page by page.
-    saves = [q for q in first if q["sql"].startswith('UPDATE "dsar_systemrun" SET "cursor"')]
-    assert len(saves) == 1
+    assert saves == 1
 
     for _attempt in range(5):
         SystemRun.objects.filter(pk=run.pk).update(not_before=None)
@@ -365,14 +374,14 @@ def test_a_wait_mid_export_keeps_the_pages_written_and_the_next_attempt_goes_on_
 
 
 def test_an_export_saves_its_progress_as_it_goes_once_the_checkpoint_interval_passed(
-    paged_system: DataSystem, settings: Any
+    paged_system: DataSystem, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings.DSAR = {**settings.DSAR, "RUN_CHECKPOINT_SECONDS": 0.0}
-    case = CaseFactory(type="access", status=CaseStatus.IN_PROGRESS)
-    run = SystemRunFactory(case=case, system=paged_system, action="export")
+    # The production interval (1 s), with pages that take 0.6 s each: the second page's
+    # checkpoint is due and saved as it goes; the third is saved when the attempt stops.
+    assert settings.DSAR["RUN_CHECKPOINT_SECONDS"] == 1.0
+    monkeypatch.setattr(PagedSystem, "seconds_per_page", 0.6)
 
-    with CaptureQueriesContext(connection) as first:
-        run_system_task(run.pk)
+    run, saves = first_attempt(paged_system)
 
-    saves = [q for q in first if q["sql"].startswith('UPDATE "dsar_systemrun" SET "cursor"')]
-    assert len(saves) == 3  # one per page: each was due
+    assert saves == 2
+    assert run.cursor["connector"]["streams"] == {"pages": {"offset": 3}}
