@@ -11,6 +11,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("dsar_desk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Every worker runs the email dispatcher's thread (one of them listens; dsar.dispatcher), named
+# here so that it is imported once Django is set up.
+app.steps["worker"].add("dsar.dispatcher:EmailDispatcher")
 
 
 # Building answers and other jobs (dsar.jobs) take a worker for seconds each.

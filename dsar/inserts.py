@@ -28,10 +28,14 @@ from django.db.models import Model
 from django.db.models.sql import InsertQuery
 
 
-def insert_new(*objs: Model) -> None:
-    """Insert these new rows, all or none (their primary keys come back on the instances)."""
+def insert_new(*objs: Model, notify: tuple[str, Model] | None = None) -> None:
+    """Insert these new rows, all or none (their primary keys come back on the instances).
+    ``notify``: on PostgreSQL only, a channel and one of the rows: the same statement NOTIFYs
+    the channel with the row's new primary key (delivered when the insert commits)."""
     db = transaction.get_connection()  # the connection itself, not its proxy
     if db.vendor != "postgresql":
+        if notify is not None:
+            raise ValueError("insert_new notifies only on PostgreSQL")
         with transaction.atomic():
             for obj in objs:
                 obj.save(force_insert=True)
@@ -45,9 +49,14 @@ def insert_new(*objs: Model) -> None:
     # Only Django's compiled INSERTs and our own clause names go into the text; every value is a
     # parameter.
     pks = ", ".join(f"(SELECT * FROM r{n})" for n in range(len(objs)))  # noqa: S608  # nosec B608
+    if notify is not None:
+        channel, notified = notify
+        [index] = [n for n, obj in enumerate(objs) if obj is notified]
+        pks += f", pg_notify(%s, (SELECT * FROM r{index})::text)"  # noqa: S608  # nosec B608
+        params.append(channel)
     with db.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(clauses)} SELECT {pks}", params)
-        row = cursor.fetchone()
+        row = cursor.fetchone()[: len(objs)]
     for obj, pk in zip(objs, row, strict=True):
         obj.pk = pk
         obj._state.adding = False

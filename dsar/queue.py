@@ -7,6 +7,11 @@ commits. A broker that is down costs nothing but time: the failure is logged, th
 asked still succeeds, and the sweeper (``dsar.housekeeping.sweep``) publishes whatever is due
 and was not taken. Tasks are looked up by name in the Celery app, so this module depends on no
 other module of the app but the models (and the tests' crash points).
+
+New emails are the exception on PostgreSQL: the transaction that writes one sends a NOTIFY on
+``EMAIL_CHANNEL`` (delivered when it commits, dropped if it rolls back), and a worker's email
+dispatcher (``dsar.dispatcher``) publishes the task. A request that writes an email, the public
+form above all, then makes no broker call of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from functools import partial
 from typing import Any
 
 from celery import current_app
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from . import testhooks
@@ -27,6 +32,9 @@ logger = logging.getLogger(__name__)
 RUN_TASK = "dsar.tasks.run_system_task"
 EMAIL_TASK = "dsar.tasks.send_email_task"
 JOB_TASK = "dsar.tasks.run_job_task"
+
+# The channel a new email's transaction notifies, its payload the EmailDelivery's id.
+EMAIL_CHANNEL = "dsar_email_due"
 
 
 # On Redis, 0 is the highest of the message priorities (kombu's steps 0, 3, 6, 9) and every task
@@ -89,10 +97,23 @@ def run_soon(run_id: int, *, countdown: float | None = None, ahead: bool = False
     _on_commit(SystemRun, RUN_TASK, run_id, countdown, AHEAD if ahead else None)
 
 
+def emails_wake_through_database() -> bool:
+    """Whether a new email wakes its sender through the database: on PostgreSQL, where the
+    workers' dispatcher listens, unless tasks run in this process (eagerly), where nobody
+    listens and the task runs on commit."""
+    return connection.vendor == "postgresql" and not current_app.conf.task_always_eager
+
+
 def email_soon(delivery_id: int, *, countdown: float | None = None, marked: bool = False) -> None:
     """Wake a worker to send this email once the current transaction commits. ``marked``: the
     caller wrote the row with ``queued_at`` set (saving an UPDATE after the commit); should the
-    process die before publishing, the sweeper takes such a row up once it looks lost."""
+    process die before publishing (or no dispatcher listen), the sweeper takes such a row up
+    once it looks lost. A marked email due now wakes the sender through the database where it
+    can (``emails_wake_through_database``)."""
+    if marked and countdown is None and emails_wake_through_database():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [EMAIL_CHANNEL, str(delivery_id)])
+        return
     transaction.on_commit(
         partial(_publish, EmailDelivery, EMAIL_TASK, delivery_id, countdown, None, marked),
         robust=True,
@@ -102,6 +123,11 @@ def email_soon(delivery_id: int, *, countdown: float | None = None, marked: bool
 def job_soon(job_id: int, *, countdown: float | None = None) -> None:
     """Wake a worker for this job once the current transaction commits."""
     _on_commit(Job, JOB_TASK, job_id, countdown)
+
+
+def publish_email(delivery_id: int) -> bool:
+    """For the email dispatcher: publish the task for an email written marked as queued."""
+    return _publish(EmailDelivery, EMAIL_TASK, delivery_id, None, None, marked=True)
 
 
 def publish_now(model: type[models.Model], pk: int) -> bool:
