@@ -22,6 +22,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
@@ -54,13 +55,37 @@ def insert_new(*objs: Model, notify: tuple[str, Model] | None = None) -> None:
         [index] = [n for n, obj in enumerate(objs) if obj is notified]
         pks += f", pg_notify(%s, (SELECT * FROM r{index})::text)"  # noqa: S608  # nosec B608
         params.append(channel)
-    with db.cursor() as cursor:
+    with prepared_cursor(db) as cursor:
         cursor.execute(f"WITH {', '.join(clauses)} SELECT {pks}", params)
         row = cursor.fetchone()[: len(objs)]
     for obj, pk in zip(objs, row, strict=True):
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = db.alias
+
+
+class _PreparingCursor(psycopg.Cursor[Any]):
+    """A cursor with server-side binding whose statements the server prepares."""
+
+    def execute(
+        self,
+        query: Any,
+        params: Any = None,
+        *,
+        prepare: bool | None = True,
+        binary: bool | None = None,
+    ) -> Any:
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def prepared_cursor(db: BaseDatabaseWrapper) -> Any:
+    """For the few statements the public form sends with the same text each time (PostgreSQL
+    only): the server parses and plans each once per connection, and values are bound to it
+    rather than quoted into the text in Python. Behind Django's cursor wrapper, so that query
+    logging and execute wrappers see them."""
+    db.ensure_connection()
+    raw: Any = _PreparingCursor(db.connection)
+    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
 def _insert_sql(obj: Model, db: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:

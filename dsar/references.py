@@ -22,6 +22,7 @@ from typing import NamedTuple
 from django.db import connection
 from django.db.models import Model, QuerySet
 
+from .inserts import prepared_cursor
 from .models import Case, ReferenceCounter
 
 SEQUENCE = "dsar_case_reference"
@@ -59,7 +60,7 @@ def next_case_numbers(year: int, *, exists: QuerySet[Model]) -> CaseNumbers:
     the caller is inside a transaction and the id comes from the case's INSERT."""
     if connection.vendor == "postgresql":
         sql, params = exists.values("pk")[:1].query.sql_with_params()
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(
                 f"SELECT nextval(pg_get_serial_sequence(%s, 'id')), nextval(%s), EXISTS({sql})",
                 [Case._meta.db_table, SEQUENCE, *params],
