@@ -143,6 +143,10 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # An unreachable server fails the request (and the health check) instead of hanging.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
+        # Prepared statements, which Django turns off (None), only where a cursor asks for them:
+        # the public form's two statements (dsar.inserts.prepared_cursor). Django's own cursors
+        # bind values on the client and are never prepared, whatever this says.
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -77,6 +77,12 @@ class _PreparingCursor(psycopg.Cursor[Any]):
     ) -> Any:
         return super().execute(query, params, prepare=prepare, binary=binary)
 
+    def _convert_query(self, query: Any, params: Any = None) -> Any:
+        # Kept where Django's query log reads the statement (as a client-side cursor keeps
+        # it): the text with $n for the values, which stay out of the log.
+        self._query = super()._convert_query(query, params)
+        return self._query
+
 
 def prepared_cursor(db: BaseDatabaseWrapper) -> Any:
     """For the few statements the public form sends with the same text each time (PostgreSQL
