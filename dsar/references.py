@@ -17,10 +17,10 @@ statement costs the form a round trip and its share of the server's CPU.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from django.db import connection
-from django.db.models import Model, QuerySet
 
 from .inserts import prepared_cursor
 from .models import Case, ReferenceCounter
@@ -53,13 +53,14 @@ class CaseNumbers(NamedTuple):
     objected: bool  # whether ``exists`` found a row
 
 
-def next_case_numbers(year: int, *, exists: QuerySet[Model]) -> CaseNumbers:
-    """A new case's id and reference for a case received in ``year``, and whether ``exists``
-    finds a row: on PostgreSQL in one statement, so that the case and its first event (whose
-    hash covers the case's id) can then be written in one more (``dsar.inserts``). Elsewhere
-    the caller is inside a transaction and the id comes from the case's INSERT."""
+def next_case_numbers(year: int, *, exists: tuple[str, Sequence[Any]]) -> CaseNumbers:
+    """A new case's id and reference for a case received in ``year``, and whether the query
+    ``exists`` (its SQL and values) finds a row: on PostgreSQL in one statement, so that the
+    case and its first event (whose hash covers the case's id) can then be written in one more
+    (``dsar.inserts``). Elsewhere the caller is inside a transaction and the id comes from the
+    case's INSERT."""
+    sql, params = exists
     if connection.vendor == "postgresql":
-        sql, params = exists.values("pk")[:1].query.sql_with_params()
         with prepared_cursor(connection) as cursor:
             cursor.execute(
                 f"SELECT nextval(pg_get_serial_sequence(%s, 'id')), nextval(%s), EXISTS({sql})",
@@ -67,4 +68,7 @@ def next_case_numbers(year: int, *, exists: QuerySet[Model]) -> CaseNumbers:
             )
             case_id, number, found = cursor.fetchone()
         return CaseNumbers(case_id, format_reference(year, number), bool(found))
-    return CaseNumbers(None, next_reference(year), exists.exists())
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT EXISTS({sql})", params)
+        [found] = cursor.fetchone()
+    return CaseNumbers(None, next_reference(year), bool(found))

@@ -21,6 +21,8 @@ overridden. Once staff confirm it, the entry ends (``lifted_at``) and is kept as
 
 from __future__ import annotations
 
+import functools
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -77,10 +79,24 @@ def _entries(candidates: dict[str, str]) -> QuerySet[SuppressionEntry]:
     return SuppressionEntry.objects.filter(email_hash__in=candidates.values())
 
 
-def active_entries(email: str) -> QuerySet[SuppressionEntry]:
-    """The address's entries whose objection still holds, under any key (to ask whether there
-    is one as part of another query: ``entry_for`` returns it)."""
-    return _entries(macs(Purpose.SUPPRESSION, _normal(email))).filter(lifted_at__isnull=True)
+def active_entries_sql(email: str) -> tuple[str, list[str]]:
+    """A query for the address's entries whose objection still holds, under any key, as SQL
+    and its values, to ask whether there is one as part of another statement (a new case's
+    ``next_case_numbers``; ``entry_for`` returns the entry). The text is Django's, compiled
+    once for each number of keys, so that the public form builds no query in Python and the
+    server can prepare the statement."""
+    hashes = list(macs(Purpose.SUPPRESSION, _normal(email)).values())
+    return _active_entries_sql(len(hashes)), hashes
+
+
+@functools.cache
+def _active_entries_sql(count: int) -> str:
+    stand_ins = [f"stand-in {n}" for n in range(count)]
+    entries = SuppressionEntry.objects.filter(email_hash__in=stand_ins, lifted_at__isnull=True)
+    sql, params = entries.values("pk")[:1].query.sql_with_params()
+    if list(params) != stand_ins:  # the text must take the hashes, and only them, in order
+        raise RuntimeError(f"unexpected parameters in {sql}")
+    return sql
 
 
 def is_suppressed(email: str) -> bool:

@@ -54,7 +54,7 @@ from .models import (
 )
 from .outbox import cancel_pending, new_email, queue_email
 from .references import next_case_numbers, next_reference
-from .suppression import active_entries, entry_for, suppress
+from .suppression import active_entries_sql, entry_for, suppress
 
 S = CaseStatus
 
@@ -208,7 +208,7 @@ def submit_case(
     if case_type not in CaseType.values:
         raise ValueError(f"unknown request type {case_type!r}")
     with inserts.transaction_unless_one_statement():
-        numbers = next_case_numbers(timezone.localdate(now).year, exists=active_entries(email))
+        numbers = next_case_numbers(timezone.localdate(now).year, exists=active_entries_sql(email))
         case = Case(
             pk=numbers.case_id,
             reference=numbers.reference,
