@@ -56,7 +56,7 @@ S = CaseStatus
 LOST_AFTER_SECONDS = 10.0
 
 
-def broker_queue_size() -> int | None:
+def _broker_queue_size() -> int | None:
     """Messages waiting in the default queue and the answers' queue beside it, or None when
     the broker cannot say."""
     from kombu.exceptions import ChannelError
@@ -105,7 +105,7 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Find every run, job, email and case left in an in-between state longer than expected
     and move it on; return how many of each."""
     now = now or timezone.now()
-    size = broker_queue_size()
+    size = _broker_queue_size()
     if size is None:
         logger.warning("sweep skipped: the broker does not answer")
         return {}

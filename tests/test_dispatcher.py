@@ -4,17 +4,18 @@ request makes no broker call of its own (dsar.dispatcher)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 from celery import current_app
+from celery.signals import before_task_publish
 from django.db import connection
 
 from dsar import dispatcher, queue, transitions
-from dsar.housekeeping import broker_queue_size
 from dsar.models import EmailDelivery
 
 pytestmark = [
@@ -23,13 +24,28 @@ pytestmark = [
 ]
 
 
+class Published(list[tuple[str, tuple[object, ...]]]):
+    """The tasks this process sent to the broker (Celery's own signal, just before sending)."""
+
+    def __call__(self, sender: str, headers: dict[str, object], **kwargs: object) -> None:
+        self.append((sender, tuple(kwargs["body"][0])))  # type: ignore[index]
+
+    def emails(self) -> list[object]:
+        return [args[0] for name, args in self if name == queue.EMAIL_TASK]
+
+
 @pytest.fixture
-def tasks_to_the_broker() -> Iterator[None]:
-    """Tasks published by this process go to Redis (no worker takes them), and the queues are
-    empty before and after."""
+def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[Published]:
+    """Tasks go to the broker, not run in this process. A worker process that earlier tests
+    started may still run against this database, its dispatcher listening: these tests notify
+    a channel of their own and take a lock of their own, which it does not know."""
+    monkeypatch.setattr(queue, "EMAIL_CHANNEL", f"{queue.EMAIL_CHANNEL}_{os.getpid()}")
+    monkeypatch.setattr(dispatcher, "LOCK_KEY", dispatcher.LOCK_KEY + os.getpid())
     current_app.conf.task_always_eager = False
-    current_app.control.purge()
-    yield
+    sent = Published()
+    before_task_publish.connect(sent, weak=False)
+    yield sent
+    before_task_publish.disconnect(sent)
     current_app.control.purge()
 
 
@@ -39,15 +55,15 @@ def listener() -> psycopg.Connection:
     return db
 
 
-def wait_for_queue_size(size: int, timeout: float = 10.0) -> int | None:
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
-    while (found := broker_queue_size()) != size and time.monotonic() < deadline:
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
-    return found
+    return condition()
 
 
 def test_a_submission_notifies_the_dispatcher_and_publishes_nothing_itself(
-    tasks_to_the_broker: None,
+    published: Published,
 ) -> None:
     with listener() as db:
         transitions.submit_case(
@@ -58,10 +74,10 @@ def test_a_submission_notifies_the_dispatcher_and_publishes_nothing_itself(
     delivery = EmailDelivery.objects.get(kind="verification")
     assert [(n.channel, n.payload) for n in notes] == [(queue.EMAIL_CHANNEL, str(delivery.pk))]
     assert delivery.queued_at is not None  # the sweeper's to take up should nobody listen
-    assert broker_queue_size() == 0
+    assert published == []
 
 
-def test_a_submission_rolled_back_notifies_nobody(tasks_to_the_broker: None) -> None:
+def test_a_submission_rolled_back_notifies_nobody(published: Published) -> None:
     from django.db import transaction
 
     with listener() as db:
@@ -72,10 +88,11 @@ def test_a_submission_rolled_back_notifies_nobody(tasks_to_the_broker: None) -> 
             transaction.set_rollback(True)
         assert list(db.notifies(timeout=1.0, stop_after=1)) == []
     assert not EmailDelivery.objects.exists()
+    assert published == []
 
 
 def test_one_dispatcher_of_two_publishes_and_the_other_takes_over_when_it_stops(
-    tasks_to_the_broker: None,
+    published: Published,
 ) -> None:
     stops = [threading.Event(), threading.Event()]
     started = [threading.Event(), threading.Event()]
@@ -94,16 +111,16 @@ def test_one_dispatcher_of_two_publishes_and_the_other_takes_over_when_it_stops(
         first = [go.is_set() for go in started].index(True)
 
         queue.email_soon(101, marked=True)  # outside a transaction: notified at once
-        assert wait_for_queue_size(1) == 1
+        assert wait_for(lambda: published.emails() == [101])
         time.sleep(0.5)
-        assert broker_queue_size() == 1  # published once, not by both
+        assert published.emails() == [101]  # published once, not by both
 
         stops[first].set()
         threads[first].join(timeout=10)
         other = 1 - first
         assert started[other].wait(timeout=dispatcher.STANDBY_SECONDS + 5)
         queue.email_soon(102, marked=True)
-        assert wait_for_queue_size(2) == 2
+        assert wait_for(lambda: published.emails() == [101, 102])
     finally:
         for stop in stops:
             stop.set()

@@ -76,10 +76,10 @@ def test_artifacts_deletes_answers_whose_download_period_ended(settings, tmp_pat
 def test_sweep_reports_what_it_moved_on_and_fails_when_the_broker_does_not_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(housekeeping, "broker_queue_size", lambda: 0)
+    monkeypatch.setattr(housekeeping, "_broker_queue_size", lambda: 0)
     assert run("sweep").startswith("sweep: moved on: runs_lapsed 0, ")
 
-    monkeypatch.setattr(housekeeping, "broker_queue_size", lambda: None)
+    monkeypatch.setattr(housekeeping, "_broker_queue_size", lambda: None)
     with pytest.raises(CommandError, match="broker"):
         run("sweep")
 
