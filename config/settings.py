@@ -145,7 +145,8 @@ else:
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
         # Prepared statements, which Django turns off (None), only where a cursor asks for them:
         # the public form's two statements (dsar.inserts.prepared_cursor). Django's own cursors
-        # bind values on the client and are never prepared, whatever this says.
+        # bind values on the client and are never prepared (unless OPTIONS sets
+        # server_side_binding, which would prepare every query run 5 times on a connection).
         DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

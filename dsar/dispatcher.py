@@ -10,22 +10,41 @@ takes over within ``STANDBY_SECONDS`` when the holder's session ends (its worker
 connection dropped).
 
 Nothing is lost when nobody listens (no worker running, a takeover, the database restarting):
-a notification without a listener is dropped, but its email was written marked as queued, and
-the sweeper (``dsar.housekeeping.sweep``) publishes an unsent email once it looks lost (after
-``LOST_AFTER_SECONDS``), as it does for a task the broker lost. Elsewhere (SQLite, tasks run
-eagerly) emails are published on commit, and the dispatcher has nothing to do.
+a notification without a listener is dropped, but its email is a row marked as queued. A
+dispatcher that starts listening first publishes every email written in the last
+``REQUEUE_AFTER_SECONDS`` and not yet tried (publishing one twice is harmless: the sender claims
+the row under a lease), and the sweeper (``dsar.housekeeping.sweep``) publishes older ones, as
+it does for a task the broker lost. Elsewhere (SQLite, tasks run eagerly) emails are published
+on commit, and the dispatcher has nothing to do.
+
+A listening connection sends nothing while it waits, so a peer that vanished would go unnoticed:
+TCP keepalives on both ends and a query every ``PING_SECONDS`` end a dead session within about
+half a minute, its lock with it, so that another worker's dispatcher takes over.
+
+Each email's NOTIFY makes its transaction's commit take PostgreSQL's lock on the notification
+queue, so the commits of transactions that notify follow one another (each waiting for the one
+before to be flushed to disk): at a few milliseconds per flush, a few hundred new emails a
+second, far beyond any request service's intake.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
+import os
 import threading
+import time
 from typing import Any
 
 from celery import bootsteps
+from django.conf import settings
 from django.db import connection, connections
+from django.db.models import Q
+from django.utils import timezone
 
 from . import queue
+from .models import DeliveryState, EmailDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +56,38 @@ STANDBY_SECONDS = 2.0
 POLL_SECONDS = 1.0
 # After a failure (the database unreachable), the wait before connecting again grows to this.
 MAX_BACKOFF_SECONDS = 30.0
+# A listening connection asks the server something this often, so that a dead one fails.
+PING_SECONDS = 15.0
+# TCP keepalives on the listening connection, client and server side (libpq's and PostgreSQL's
+# settings): idle seconds before the first probe, seconds between probes, probes before giving
+# up; and how long the client waits for sent data to be acknowledged (milliseconds).
+KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+SERVER_KEEPALIVE = (
+    "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+)
+TCP_USER_TIMEOUT_MS = 30_000
+# The most emails a dispatcher publishes when it starts listening (the sweeper takes the rest).
+CATCH_UP_LIMIT = 1000
+
+# The listening socket, closed in any process forked while it is open (a pool process the
+# worker starts later to replace another), so that no such process keeps the session alive.
+_listening_fd: int | None = None
+
+
+def _forget_listening_socket() -> None:
+    global _listening_fd
+    if _listening_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(_listening_fd)
+        _listening_fd = None
+
+
+os.register_at_fork(after_in_child=_forget_listening_socket)
 
 
 def dispatch(stop: threading.Event, *, started: threading.Event | None = None) -> None:
@@ -58,30 +109,60 @@ def dispatch(stop: threading.Event, *, started: threading.Event | None = None) -
 
 
 def _dispatch_on_one_connection(stop: threading.Event, started: threading.Event | None) -> None:
+    global _listening_fd
     if connection.vendor != "postgresql":
         stop.wait()  # nothing notifies: emails are published on commit
         return
     import psycopg  # only on PostgreSQL
 
-    db = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+    params: dict[str, Any] = {**connection.get_connection_params(), **KEEPALIVE}
+    params["options"] = " ".join(filter(None, [params.get("options", ""), SERVER_KEEPALIVE]))
+    db = psycopg.connect(**params, autocommit=True)
+    _listening_fd = db.fileno()
     try:
         while not _take_lock(db):
             if stop.wait(STANDBY_SECONDS):
                 return
         db.execute(f"LISTEN {queue.EMAIL_CHANNEL}")
         logger.info("email dispatcher: listening")
+        _catch_up()
         if started is not None:
             started.set()
+        pinged = time.monotonic()
         while not stop.is_set():
             for note in db.notifies(timeout=POLL_SECONDS):
-                try:
-                    delivery_id = int(note.payload)
-                except ValueError:
-                    logger.warning("email dispatcher: ignored a notification that names no email")
-                    continue
-                queue.publish_email(delivery_id)
+                _publish(note.payload)
+            if time.monotonic() - pinged > PING_SECONDS:
+                db.execute("SELECT 1")
+                pinged = time.monotonic()
     finally:
+        _listening_fd = None
         db.close()  # ends the session: its lock and its LISTEN go with it
+
+
+def _publish(payload: str) -> None:
+    """Publish one notified email's task; a failure is logged and costs only that email's
+    wake-up (its row stays for the sweeper), never the lock or the notifications behind it."""
+    try:
+        queue.publish_email(int(payload))
+    except Exception:  # a bad payload, the database gone for the failure's bookkeeping
+        logger.warning("email dispatcher: could not publish a notified email", exc_info=True)
+
+
+def _catch_up() -> None:
+    """Publish the emails written while nobody listened: due, not yet tried, not claimed, and
+    written within ``REQUEUE_AFTER_SECONDS`` (older ones are the sweeper's)."""
+    now = timezone.now()
+    since = now - dt.timedelta(seconds=settings.DSAR["REQUEUE_AFTER_SECONDS"])
+    waiting = EmailDelivery.objects.filter(
+        Q(not_before__isnull=True) | Q(not_before__lte=now),
+        Q(lease_until__isnull=True) | Q(lease_until__lte=now),
+        state=DeliveryState.QUEUED,
+        attempts=0,
+        queued_at__gte=since,
+    ).order_by("pk")
+    for delivery_id in waiting.values_list("pk", flat=True)[:CATCH_UP_LIMIT]:
+        _publish(str(delivery_id))
 
 
 def _take_lock(db: Any) -> bool:
@@ -90,8 +171,8 @@ def _take_lock(db: Any) -> bool:
 
 
 class EmailDispatcher(bootsteps.StartStopStep):
-    """The worker's part: the dispatcher's thread, started once the pool's processes are
-    (so that none inherits its connection) and stopped with the worker."""
+    """The worker's part: the dispatcher's thread, started once the pool's processes are and
+    stopped with the worker (a pool process forked later closes the inherited socket)."""
 
     requires = ("celery.worker.components:Pool",)
 

@@ -88,9 +88,14 @@ def prepared_cursor(db: BaseDatabaseWrapper) -> Any:
     """For the few statements the public form sends with the same text each time (PostgreSQL
     only): the server parses and plans each once per connection, and values are bound to it
     rather than quoted into the text in Python. Behind Django's cursor wrapper, so that query
-    logging and execute wrappers see them."""
+    logging and execute wrappers see them. Set up as ``BaseDatabaseWrapper.cursor`` sets up its
+    own. psycopg forgets its prepared statements (and deallocates them) after a rollback, so a
+    connection prepares them again after one."""
+    db.close_if_health_check_failed()
     db.ensure_connection()
-    raw: Any = _PreparingCursor(db.connection)
+    db.validate_thread_sharing()
+    with db.wrap_database_errors:
+        raw: Any = _PreparingCursor(db.connection)
     return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -53,6 +54,19 @@ def listener() -> psycopg.Connection:
     db = psycopg.connect(**connection.get_connection_params(), autocommit=True)
     db.execute(f"LISTEN {queue.EMAIL_CHANNEL}")
     return db
+
+
+@contextmanager
+def running_dispatcher() -> Iterator[threading.Event]:
+    stop, started = threading.Event(), threading.Event()
+    thread = threading.Thread(target=dispatcher.dispatch, args=(stop,), kwargs={"started": started})
+    thread.start()
+    try:
+        assert started.wait(timeout=10)
+        yield started
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -126,3 +140,42 @@ def test_one_dispatcher_of_two_publishes_and_the_other_takes_over_when_it_stops(
             stop.set()
         for thread in threads:
             thread.join(timeout=10)
+
+
+def test_an_email_written_while_nobody_listened_is_published_when_a_dispatcher_starts(
+    published: Published,
+) -> None:
+    transitions.submit_case(case_type="access", email="ada@example.com", name="Ada", language="en")
+    delivery = EmailDelivery.objects.get()
+
+    with running_dispatcher():
+        assert wait_for(lambda: published.emails() == [delivery.pk])
+
+
+def test_a_notification_that_names_no_email_does_not_stop_the_dispatcher(
+    published: Published,
+) -> None:
+    with running_dispatcher():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, 'not an id')", [queue.EMAIL_CHANNEL])
+        queue.email_soon(7, marked=True)
+        assert wait_for(lambda: published.emails() == [7])
+
+
+def test_the_submissions_two_statements_are_prepared_once_per_connection(
+    published: Published,
+) -> None:
+    connection.close()  # a session of its own, no statement prepared yet
+    for n in range(3):
+        transitions.submit_case(
+            case_type="access", email=f"p{n}@example.com", name="P", language="en"
+        )
+
+    # The server parsed and planned each once, and bound the values of later submissions.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert len(statements) == 2
+    assert any("nextval" in s for s in statements)
+    assert any("INSERT" in s and "pg_notify" in s for s in statements)
+    assert EmailDelivery.objects.count() == 3

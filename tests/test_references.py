@@ -108,26 +108,6 @@ def test_a_submission_learns_its_reference_and_any_marketing_objection_in_one_st
     assert len(statements_of(objecting)) > len(statements)
 
 
-@pytest.mark.django_db
-def test_the_submissions_two_statements_are_prepared_once_per_connection() -> None:
-    def prepared() -> list[str]:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT statement FROM pg_prepared_statements")
-            return [row[0] for row in cursor.fetchall()]
-
-    for n in range(3):
-        transitions.submit_case(
-            case_type="access", email=f"p{n}@example.com", name="P", language="en"
-        )
-
-    # The server parsed and planned each once, and bound the values of later submissions.
-    statements = prepared()
-    assert len(statements) == 2
-    assert any("nextval" in s for s in statements)
-    assert any("INSERT" in s and "pg_notify" not in s for s in statements)
-    assert Case.objects.count() == 3
-
-
 def unsaved_case(pk: int, reference: str) -> Case:
     now = timezone.now()
     return Case(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.db import transaction
 
@@ -35,16 +33,14 @@ def test_the_worker_sends_the_verification_email_after_the_case_is_committed(
     assert html is not None and link in html.get_content()
 
 
-def test_the_verification_email_leaves_before_the_sweeper_could_have_found_it(
+def test_the_worker_sends_the_verification_email_with_no_sweeper_running(
     celery_worker, mailbox: Mailbox
 ) -> None:
-    from dsar.housekeeping import LOST_AFTER_SECONDS
-
-    started = time.monotonic()
     transitions.submit_case(
         case_type="access", email="katherine.johnson@example.org", name="K J", language="en"
     )
-    mailbox.wait_for("katherine.johnson@example.org")
-    # On PostgreSQL the worker's dispatcher was notified by the INSERT; elsewhere the request
-    # published the task on commit. Either way, not the sweeper's rescue of a lost email.
-    assert time.monotonic() - started < LOST_AFTER_SECONDS
+    # The tests' worker runs no beat, so no sweeper: on PostgreSQL only the worker's email
+    # dispatcher, notified by the submission's INSERT, can have queued it (the request publishes
+    # nothing there); elsewhere the request published it on commit.
+    [message] = mailbox.wait_for("katherine.johnson@example.org", timeout=10)
+    assert "katherine.johnson@example.org" in str(message["To"])
