@@ -161,8 +161,11 @@ def _catch_up() -> None:
         attempts=0,
         queued_at__gte=since,
     ).order_by("pk")
-    for delivery_id in waiting.values_list("pk", flat=True)[:CATCH_UP_LIMIT]:
-        _publish(str(delivery_id))
+    try:
+        for delivery_id in waiting.values_list("pk", flat=True)[:CATCH_UP_LIMIT]:
+            _publish(str(delivery_id))
+    finally:
+        connections.close_all()  # this thread's Django connection: no idle session kept open
 
 
 def _take_lock(db: Any) -> bool:
