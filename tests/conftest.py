@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.core.cache import cache
-from django.utils import translation
+from django.utils import timezone, translation
 
 from config import celery_app
 from tests.support import RedisServer, WorkerProcess, free_port
@@ -275,6 +275,25 @@ def celery_worker_process(
     worker.stop()
 
 
+def _wait_for_untried_emails(*, timeout: float) -> None:
+    from django.db.models import Q
+
+    from dsar.models import DeliveryState, EmailDelivery
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = timezone.now()
+        untried = EmailDelivery.objects.filter(
+            Q(not_before__isnull=True) | Q(not_before__lte=now),
+            state=DeliveryState.QUEUED,
+            attempts=0,
+            queued_at__isnull=False,
+        )
+        if not untried.exists():
+            return
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def celery_worker(
     celery_worker_process: WorkerProcess, transactional_db: None
@@ -282,9 +301,13 @@ def celery_worker(
     """Tasks go through Redis to the worker process; the test's data is committed so it sees it.
 
     Afterwards the queue is emptied and the worker left idle, so that no task of this test runs
-    against the next test's data.
+    against the next test's data. First, the emails the test's last transactions wrote are
+    given their send (at most a few seconds): on PostgreSQL the worker's dispatcher queues them
+    when notified, a moment after the commit, and a send queued after the worker looked idle
+    would run into the flush of the tables.
     """
     yield celery_worker_process
+    _wait_for_untried_emails(timeout=5.0)
     celery_app.control.purge()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
