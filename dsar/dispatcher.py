@@ -61,16 +61,16 @@ PING_SECONDS = 15.0
 # TCP keepalives on the listening connection, client and server side (libpq's and PostgreSQL's
 # settings): idle seconds before the first probe, seconds between probes, probes before giving
 # up; and how long the client waits for sent data to be acknowledged (milliseconds).
-KEEPALIVE = {
+KEEPALIVE: dict[str, Any] = {
     "keepalives": 1,
     "keepalives_idle": 10,
     "keepalives_interval": 5,
     "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
 }
 SERVER_KEEPALIVE = (
     "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
 )
-TCP_USER_TIMEOUT_MS = 30_000
 # The most emails a dispatcher publishes when it starts listening (the sweeper takes the rest).
 CATCH_UP_LIMIT = 1000
 
