@@ -1,9 +1,9 @@
 """The email dispatcher: a thread in every worker that turns the database's notifications of
 new emails into Celery tasks.
 
-On PostgreSQL a transaction that writes an email due now notifies ``queue.EMAIL_CHANNEL`` with
-its id (``dsar.queue.email_soon``; the public form's single INSERT does it in the same
-statement), so the web request makes no broker call. One worker in the deployment holds a
+On PostgreSQL the public form's submission notifies ``queue.EMAIL_CHANNEL`` with its
+verification email's id, in the same INSERT statement that writes it, so the web request makes
+no broker call (``dsar.queue``). One worker in the deployment holds a
 session-level advisory lock and LISTENs; it publishes each notified email's task as the request
 used to. The others wait on the lock, so that each email is published once, and one of them
 takes over within ``STANDBY_SECONDS`` when the holder's session ends (its worker stopped or its
@@ -11,7 +11,7 @@ connection dropped).
 
 Nothing is lost when nobody listens (no worker running, a takeover, the database restarting):
 a notification without a listener is dropped, but its email is a row marked as queued. A
-dispatcher that starts listening first publishes every email written in the last
+dispatcher that starts listening first publishes every verification email written in the last
 ``REQUEUE_AFTER_SECONDS`` and not yet tried (publishing one twice is harmless: the sender claims
 the row under a lease), and the sweeper (``dsar.housekeeping.sweep``) publishes older ones, as
 it does for a task the broker lost. Elsewhere (SQLite, tasks run eagerly) emails are published
@@ -21,10 +21,10 @@ A listening connection sends nothing while it waits, so a peer that vanished wou
 TCP keepalives on both ends and a query every ``PING_SECONDS`` end a dead session within about
 half a minute, its lock with it, so that another worker's dispatcher takes over.
 
-Each email's NOTIFY makes its transaction's commit take PostgreSQL's lock on the notification
-queue, so the commits of transactions that notify follow one another (each waiting for the one
-before to be flushed to disk): at a few milliseconds per flush, a few hundred new emails a
-second, far beyond any request service's intake.
+A NOTIFY makes its transaction's commit take PostgreSQL's lock on the notification queue, so
+the commits of submissions follow one another (each waiting for the one before to be flushed to
+disk): at a few milliseconds per flush, a few hundred new requests a second, far beyond any
+request service's intake.
 """
 
 from __future__ import annotations
@@ -150,13 +150,14 @@ def _publish(payload: str) -> None:
 
 
 def _catch_up() -> None:
-    """Publish the emails written while nobody listened: due, not yet tried, not claimed, and
-    written within ``REQUEUE_AFTER_SECONDS`` (older ones are the sweeper's)."""
+    """Publish the verification emails written while nobody listened: due, not yet tried, not
+    claimed, and written within ``REQUEUE_AFTER_SECONDS`` (older ones are the sweeper's)."""
     now = timezone.now()
     since = now - dt.timedelta(seconds=settings.DSAR["REQUEUE_AFTER_SECONDS"])
     waiting = EmailDelivery.objects.filter(
         Q(not_before__isnull=True) | Q(not_before__lte=now),
         Q(lease_until__isnull=True) | Q(lease_until__lte=now),
+        kind="verification",
         state=DeliveryState.QUEUED,
         attempts=0,
         queued_at__gte=since,

@@ -8,10 +8,12 @@ asked still succeeds, and the sweeper (``dsar.housekeeping.sweep``) publishes wh
 and was not taken. Tasks are looked up by name in the Celery app, so this module depends on no
 other module of the app but the models (and the tests' crash points).
 
-New emails are the exception on PostgreSQL: the transaction that writes one sends a NOTIFY on
-``EMAIL_CHANNEL`` (delivered when it commits, dropped if it rolls back), and a worker's email
-dispatcher (``dsar.dispatcher``) publishes the task. A request that writes an email, the public
-form above all, then makes no broker call of its own.
+The public form's verification email is the exception on PostgreSQL: the submission's INSERT
+sends a NOTIFY on ``EMAIL_CHANNEL`` (delivered when it commits, dropped if it rolls back), and a
+worker's email dispatcher (``dsar.dispatcher``) publishes the task, so that the form makes no
+broker call of its own. Other emails are published on commit here, in the order their
+transaction asked for them: an email the dispatcher published would reach the queue before the
+runs its transaction started, and take a worker process they were waiting for.
 """
 
 from __future__ import annotations
@@ -98,22 +100,16 @@ def run_soon(run_id: int, *, countdown: float | None = None, ahead: bool = False
 
 
 def emails_wake_through_database() -> bool:
-    """Whether a new email wakes its sender through the database: on PostgreSQL, where the
-    workers' dispatcher listens, unless tasks run in this process (eagerly), where nobody
-    listens and the task runs on commit."""
+    """Whether a new case's verification email wakes its sender through the database: on
+    PostgreSQL, where the workers' dispatcher listens, unless tasks run in this process
+    (eagerly), where nobody listens and the task runs on commit."""
     return connection.vendor == "postgresql" and not current_app.conf.task_always_eager
 
 
 def email_soon(delivery_id: int, *, countdown: float | None = None, marked: bool = False) -> None:
     """Wake a worker to send this email once the current transaction commits. ``marked``: the
     caller wrote the row with ``queued_at`` set (saving an UPDATE after the commit); should the
-    process die before publishing (or no dispatcher listen), the sweeper takes such a row up
-    once it looks lost. A marked email due now wakes the sender through the database where it
-    can (``emails_wake_through_database``)."""
-    if marked and countdown is None and emails_wake_through_database():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [EMAIL_CHANNEL, str(delivery_id)])
-        return
+    process die before publishing, the sweeper takes such a row up once it looks lost."""
     transaction.on_commit(
         partial(_publish, EmailDelivery, EMAIL_TASK, delivery_id, countdown, None, marked),
         robust=True,

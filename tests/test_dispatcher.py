@@ -1,6 +1,6 @@
-"""New emails wake their sender through the database on PostgreSQL: the submission's INSERT
-notifies, and the one worker dispatcher that holds the lock publishes the task, so the web
-request makes no broker call of its own (dsar.dispatcher)."""
+"""A new case's verification email wakes its sender through the database on PostgreSQL: the
+submission's INSERT notifies, and the one worker dispatcher that holds the lock publishes the
+task, so the web request makes no broker call of its own (dsar.dispatcher)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,12 @@ def running_dispatcher() -> Iterator[threading.Event]:
         thread.join(timeout=10)
 
 
+def notify(delivery_id: int) -> None:
+    """What a submission's INSERT sends when it commits."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [queue.EMAIL_CHANNEL, str(delivery_id)])
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
@@ -124,7 +130,7 @@ def test_one_dispatcher_of_two_publishes_and_the_other_takes_over_when_it_stops(
         assert [go.is_set() for go in started].count(True) == 1
         first = [go.is_set() for go in started].index(True)
 
-        queue.email_soon(101, marked=True)  # outside a transaction: notified at once
+        notify(101)
         assert wait_for(lambda: published.emails() == [101])
         time.sleep(0.5)
         assert published.emails() == [101]  # published once, not by both
@@ -133,7 +139,7 @@ def test_one_dispatcher_of_two_publishes_and_the_other_takes_over_when_it_stops(
         threads[first].join(timeout=10)
         other = 1 - first
         assert started[other].wait(timeout=dispatcher.STANDBY_SECONDS + 5)
-        queue.email_soon(102, marked=True)
+        notify(102)
         assert wait_for(lambda: published.emails() == [101, 102])
     finally:
         for stop in stops:
@@ -158,7 +164,7 @@ def test_a_notification_that_names_no_email_does_not_stop_the_dispatcher(
     with running_dispatcher():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, 'not an id')", [queue.EMAIL_CHANNEL])
-        queue.email_soon(7, marked=True)
+        notify(7)
         assert wait_for(lambda: published.emails() == [7])
 
 
