@@ -40,11 +40,11 @@ from typing import Any
 from celery import bootsteps
 from django.conf import settings
 from django.db import connection, connections
-from django.db.models import Q
 from django.utils import timezone
 
 from . import queue
-from .models import DeliveryState, EmailDelivery
+from .models import DeliveryState
+from .outbox import sendable
 
 logger = logging.getLogger(__name__)
 
@@ -154,14 +154,11 @@ def _catch_up() -> None:
     claimed, and written within ``REQUEUE_AFTER_SECONDS`` (older ones are the sweeper's)."""
     now = timezone.now()
     since = now - dt.timedelta(seconds=settings.DSAR["REQUEUE_AFTER_SECONDS"])
-    waiting = EmailDelivery.objects.filter(
-        Q(not_before__isnull=True) | Q(not_before__lte=now),
-        Q(lease_until__isnull=True) | Q(lease_until__lte=now),
-        kind="verification",
-        state=DeliveryState.QUEUED,
-        attempts=0,
-        queued_at__gte=since,
-    ).order_by("pk")
+    waiting = (
+        sendable(now)
+        .filter(kind="verification", state=DeliveryState.QUEUED, attempts=0, queued_at__gte=since)
+        .order_by("pk")
+    )
     try:
         for delivery_id in waiting.values_list("pk", flat=True)[:CATCH_UP_LIMIT]:
             _publish(str(delivery_id))

@@ -27,7 +27,6 @@ from .models import (
     Case,
     CaseStatus,
     DataSystem,
-    DeliveryState,
     DownloadLink,
     EmailDelivery,
     Event,
@@ -40,7 +39,7 @@ from .models import (
     SystemRun,
     Verification,
 )
-from .outbox import queue_email
+from .outbox import queue_email, sendable
 from .suppression import is_new_consent
 
 logger = logging.getLogger(__name__)
@@ -137,12 +136,7 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     report["jobs_requeued"] = _republish(
         Job, list(jobs.values(*fields)), reason="not_taken", now=now
     )
-    emails = EmailDelivery.objects.filter(
-        due,
-        stale,
-        Q(lease_until__isnull=True) | Q(lease_until__lte=now),
-        state__in=[DeliveryState.QUEUED, DeliveryState.FAILED_TRANSIENT],
-    )
+    emails = sendable(now).filter(stale)
     report["emails_requeued"] = _republish(
         EmailDelivery, list(emails.values(*fields)), reason="not_sent", now=now
     )

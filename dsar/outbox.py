@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import queue
@@ -143,14 +143,19 @@ def classify(error: Exception) -> SendError:
     return SendError(True, f"Unexpected error while sending ({name})")
 
 
-def _claim(delivery_id: int, now: dt.datetime) -> EmailDelivery | None:
-    lease = now + dt.timedelta(seconds=settings.DSAR["RUN_LEASE_SECONDS"])
-    claimed = EmailDelivery.objects.filter(
+def sendable(now: dt.datetime) -> QuerySet[EmailDelivery]:
+    """The deliveries a sender may claim now: queued or failed for the time being, due, and not
+    in another sender's hands (the sender's claim, the sweeper and the dispatcher's catch-up)."""
+    return EmailDelivery.objects.filter(
         Q(not_before__isnull=True) | Q(not_before__lte=now),
         Q(lease_until__isnull=True) | Q(lease_until__lte=now),
-        pk=delivery_id,
         state__in=[DeliveryState.QUEUED, DeliveryState.FAILED_TRANSIENT],
-    ).update(lease_until=lease)
+    )
+
+
+def _claim(delivery_id: int, now: dt.datetime) -> EmailDelivery | None:
+    lease = now + dt.timedelta(seconds=settings.DSAR["RUN_LEASE_SECONDS"])
+    claimed = sendable(now).filter(pk=delivery_id).update(lease_until=lease)
     if claimed != 1:
         return None
     return EmailDelivery.objects.select_related("case").get(pk=delivery_id)

@@ -276,19 +276,12 @@ def celery_worker_process(
 
 
 def _wait_for_untried_emails(*, timeout: float) -> None:
-    from django.db.models import Q
-
-    from dsar.models import DeliveryState, EmailDelivery
+    from dsar.models import DeliveryState
+    from dsar.outbox import sendable
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        now = timezone.now()
-        untried = EmailDelivery.objects.filter(
-            Q(not_before__isnull=True) | Q(not_before__lte=now),
-            state=DeliveryState.QUEUED,
-            attempts=0,
-            queued_at__isnull=False,
-        )
+        untried = sendable(timezone.now()).filter(state=DeliveryState.QUEUED, attempts=0)
         if not untried.exists():
             return
         time.sleep(0.05)

@@ -185,3 +185,27 @@ def test_the_submissions_two_statements_are_prepared_once_per_connection(
     assert any("nextval" in s for s in statements)
     assert any("INSERT" in s and "pg_notify" in s for s in statements)
     assert EmailDelivery.objects.count() == 3
+
+
+def test_a_dispatcher_whose_session_was_killed_connects_again_and_goes_on(
+    published: Published,
+) -> None:
+    with running_dispatcher():
+        [first] = _listening_sessions()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+        # It connects again after its first backoff (1 s), takes the lock and listens.
+        assert wait_for(
+            lambda: len(_listening_sessions()) == 1 and first not in _listening_sessions()
+        )
+        notify(5)
+        assert wait_for(lambda: published.emails() == [5])
+
+
+def _listening_sessions() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE query = %s",
+            [f"LISTEN {queue.EMAIL_CHANNEL}"],
+        )
+        return [row[0] for row in cursor.fetchall()]
